@@ -1,0 +1,1 @@
+"""Vectors to decisions: duplicates, events and metrics. No I/O."""

@@ -1,0 +1,1 @@
+"""Text to vectors: normalisation, the model, encoding and the FAISS index."""
