@@ -1,0 +1,352 @@
+"""The `khabar` command line.
+
+Exit codes: 0 all good; 1 finished but some input was rejected (each named on stderr as
+file:line); 2 usage error (click's own); 3 a failure, with the home left as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+import click
+
+EXIT_REJECTED = 1
+EXIT_FAILURE = 3
+
+
+def default_home() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "khabar"
+
+
+class Failure(click.ClickException):
+    """An error the user can act on: printed without a traceback, exit code 3."""
+
+    exit_code = EXIT_FAILURE
+
+
+def _friendly(fn):
+    """Turn the project's own errors into one clear line and exit code 3."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from embed.index import IndexError_
+        from embed.model import ModelError
+        from khabar.store import StoreError
+
+        try:
+            return fn(*args, **kwargs)
+        except (ModelError, StoreError, IndexError_) as exc:
+            raise Failure(str(exc)) from exc
+
+    return wrapper
+
+
+@click.group()
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="KHABAR_HOME",
+    default=default_home,
+    show_default="$KHABAR_HOME or ~/.local/share/khabar",
+    help="Where the database and index live.",
+)
+@click.option(
+    "--model",
+    "model_spec",
+    envvar="KHABAR_MODEL",
+    default=None,
+    help="A sentence-transformers folder to use instead of the bundled e5-small.",
+)
+@click.version_option(package_name="khabar")
+@click.pass_context
+def main(ctx: click.Context, home: Path, model_spec: str | None) -> None:
+    """khabar: the same news across outlets and languages."""
+    ctx.obj = {"home": home, "model": model_spec}
+
+
+def _store(ctx: click.Context, create: bool = False):
+    from khabar.store import Store
+
+    return Store(ctx.obj["home"], create=create)
+
+
+def _encoder_factory(ctx: click.Context):
+    def factory():
+        from embed import model
+        from embed.encoder import Encoder
+
+        m, info = model.load(ctx.obj["model"])
+        return Encoder(m, info)
+
+    return factory
+
+
+def _model_name(ctx: click.Context) -> str:
+    from embed import model
+
+    spec = ctx.obj["model"] or model.DEFAULT_MODEL
+    return model.DEFAULT_MODEL if spec == model.DEFAULT_MODEL else Path(spec).name
+
+
+def _echo_json(obj: Any) -> None:
+    click.echo(json.dumps(obj, ensure_ascii=False, indent=None, default=str))
+
+
+# --- display helpers for right-to-left text -------------------------------------------------
+
+LRM = "\u200e"
+
+
+def _is_rtl(s: str) -> bool:
+    return any(unicodedata.bidirectional(c) in ("R", "AL") for c in s)
+
+
+def _cell(s: str | None, width: int) -> str:
+    """Fixed-width cell; an RTL value is closed with a left-to-right mark so that the next
+    column does not join its right-to-left run in a bidi-aware terminal."""
+    s = (s or "-").replace("\n", " ")
+    if len(s) > width:
+        s = s[: width - 1] + "…"
+    pad = " " * (width - len(s))
+    return s + (LRM if _is_rtl(s) else "") + pad
+
+
+def _hit_line(rank: int, score: float, story: dict[str, Any], title_width: int = 70) -> str:
+    date = (story.get("published_at") or "-")[:10]
+    title = (story.get("title") or "").replace("\n", " ")
+    if len(title) > title_width:
+        title = title[: title_width - 1] + "…"
+    return (
+        f"{rank:>3}  {score:6.3f}  {_cell(story['id'], 24)}  {_cell(story['lang'], 5)}"
+        f"{_cell(date, 10)}  {_cell(story.get('outlet'), 14)}  {title}"
+    )
+
+
+def _hit_json(rank: int, score: float, story: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "rank": rank,
+        "score": round(score, 4),
+        "id": story["id"],
+        "lang": story["lang"],
+        "published_at": story["published_at"],
+        "outlet": story["outlet"],
+        "title": story["title"],
+        "url": story["url"],
+    }
+
+
+# --- commands -------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.pass_context
+@_friendly
+def ingest(ctx: click.Context, paths: tuple[str, ...], as_json: bool) -> None:
+    """Add stories from JSONL, CSV or .txt files, folders, or - (JSONL on stdin)."""
+    from khabar.pipeline import ingest as run
+
+    store = _store(ctx, create=True)
+
+    def on_rejection(r) -> None:
+        click.echo(f"{r.source}: rejected: {r.reason}", err=True)
+
+    def progress(total: int):
+        if as_json or total < 8:
+            return None
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, desc="embedding", unit="story", file=sys.stderr, leave=False)
+
+        def tick(n: int) -> None:
+            bar.update(n)
+            if bar.n >= total:
+                bar.close()
+
+        return tick
+
+    summary = run(
+        store,
+        paths,
+        _encoder_factory(ctx),
+        _model_name(ctx),
+        on_rejection=on_rejection,
+        progress=progress,
+    )
+    if as_json:
+        _echo_json(summary.as_dict())
+    else:
+        click.echo(
+            f"read {summary.read}, new {summary.new}, updated {summary.updated}, "
+            f"unchanged {summary.unchanged}, rejected {summary.rejected}; "
+            f"embedded {summary.embedded}; index {summary.index}; home {store.home}",
+            err=True,
+        )
+    if summary.rejected:
+        ctx.exit(EXIT_REJECTED)
+
+
+@main.command()
+@click.argument("text", required=False)
+@click.option("--id", "story_id", help="Find stories similar to this stored story.")
+@click.option("-k", "k", type=click.IntRange(1, 1000), default=10, show_default=True)
+@click.option("--lang", help="Only stories in this language (fa, ar, en, ...).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@_friendly
+def similar(
+    ctx: click.Context,
+    text: str | None,
+    story_id: str | None,
+    k: int,
+    lang: str | None,
+    as_json: bool,
+) -> None:
+    """Stories most similar to TEXT or to a stored story (--id), across languages."""
+    from khabar.search import NotFound, Searcher
+
+    if bool(text) == bool(story_id):
+        raise click.UsageError("give either TEXT or --id ID")
+    if text == "-":
+        text = sys.stdin.read()
+    searcher = Searcher(_store(ctx), _encoder_factory(ctx))
+    if story_id:
+        try:
+            hits = searcher.by_id(story_id, k=k, lang=lang)
+        except NotFound:
+            raise Failure(f"no story with id {story_id!r} in {ctx.obj['home']}") from None
+        query = {"id": story_id}
+    else:
+        qlang, hits = searcher.by_text(text or "", k=k, lang=lang)
+        query = {"text": text, "lang": qlang}
+    if as_json:
+        _echo_json(
+            {
+                "query": query,
+                "results": [_hit_json(i, h.score, h.story) for i, h in enumerate(hits, 1)],
+            }
+        )
+        return
+    if not hits:
+        click.echo("no similar stories", err=True)
+    for i, h in enumerate(hits, 1):
+        click.echo(_hit_line(i, h.score, h.story))
+
+
+@main.command()
+@click.argument("story_id")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@_friendly
+def show(ctx: click.Context, story_id: str, as_json: bool) -> None:
+    """One stored story with its fields."""
+    story = _store(ctx).get(story_id)
+    if story is None:
+        raise Failure(f"no story with id {story_id!r} in {ctx.obj['home']}")
+    fields = {k: v for k, v in story.items() if k not in ("raw_text", "embed_key", "input_hash")}
+    if as_json:
+        _echo_json(fields)
+        return
+    for key in (
+        "id",
+        "lang",
+        "published_at",
+        "date_source",
+        "outlet",
+        "url",
+        "source",
+        "event_id",
+        "duplicate_of",
+        "duplicate_kind",
+        "duplicate_score",
+    ):
+        if story.get(key) is not None:
+            click.echo(f"{key + ':':<17}{story[key]}")
+    if story.get("metadata"):
+        click.echo(f"{'metadata:':<17}{json.dumps(story['metadata'], ensure_ascii=False)}")
+    click.echo("")
+    click.echo(story["title"])
+    click.echo("")
+    click.echo(story["text"])
+
+
+EXPORT_FIELDS = (
+    "id",
+    "lang",
+    "published_at",
+    "event_id",
+    "duplicate_of",
+    "duplicate_kind",
+    "duplicate_score",
+    "title",
+    "outlet",
+    "url",
+    "date_source",
+    "content_hash",
+)
+
+
+@main.command()
+@click.pass_context
+@_friendly
+def export(ctx: click.Context) -> None:
+    """Every story as one JSON object per line on stdout."""
+    for story in _store(ctx).iter_stories():
+        _echo_json({k: story.get(k) for k in EXPORT_FIELDS})
+
+
+@main.command("model")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@_friendly
+def model_cmd(ctx: click.Context, as_json: bool) -> None:
+    """The embedding model in use: name, folder, dimension, token limit."""
+    from embed import model
+
+    _, info = model.load(ctx.obj["model"])
+    data = {
+        "name": info.name,
+        "path": str(info.path),
+        "dimension": info.dimension,
+        "max_tokens": info.max_tokens,
+        "query_prompt": info.query_prompt,
+    }
+    if as_json:
+        _echo_json(data)
+    else:
+        for key, value in data.items():
+            click.echo(
+                f"{key + ':':<14}{value!r}" if key == "query_prompt" else f"{key + ':':<14}{value}"
+            )
+
+
+@main.command()
+@click.pass_context
+@_friendly
+def reindex(ctx: click.Context) -> None:
+    """Rebuild the vector index from the database (after a crash or a corrupt index file)."""
+    from khabar import vectors
+
+    store = _store(ctx)
+    dimension = int(store.get_meta("dimension") or 0)
+    if not dimension:
+        raise Failure(f"{store.home} has no vectors yet: nothing to index")
+    with store.transaction():
+        index = vectors.rebuild(store, vectors.load_stats(store, dimension), dimension)
+        generation = int(store.get_meta("index_generation") or 0) + 1
+        index.generation = generation
+        store.set_meta("index_generation", str(generation))
+    index.save(store.home)
+    click.echo(f"index rebuilt: {len(index)} vectors in {store.home}", err=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,211 @@
+"""The ingest job: read, validate, clean, store, embed what is new, index, commit.
+
+A run commits whole or not at all (one database transaction; the index file is replaced
+after the commit and carries the generation it belongs to). Running it again on the same
+input changes nothing: unchanged rows are recognised by their input hash, and a text this
+model has embedded before is never embedded again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from embed.encoder import Encoder
+from embed.index import IndexError_, VectorIndex
+from khabar import vectors
+from khabar.prepare import prepare
+from khabar.sources import Rejection, read_paths
+from khabar.store import Store, now
+
+CHUNK = 256  # records prepared and embedded together; bounds memory on large inputs
+
+
+@dataclass
+class Summary:
+    read: int = 0
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    embedded: int = 0  # model calls actually made (new distinct texts)
+    index: str = ""
+    rejections: list[Rejection] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        d = {k: v for k, v in self.__dict__.items() if k != "rejections"}
+        d["rejections"] = [{"source": r.source, "reason": r.reason} for r in self.rejections]
+        return d
+
+
+EncoderFactory = Callable[[], Encoder]
+ProgressFactory = Callable[[int], Callable[[int], None]]
+
+
+def ingest(
+    store: Store,
+    paths: Iterable[str],
+    encoder_factory: EncoderFactory,
+    model_name: str,
+    on_rejection: Callable[[Rejection], None] | None = None,
+    progress: ProgressFactory | None = None,
+) -> Summary:
+    """Bring the files into the home. The encoder is created only if something needs it."""
+    return _Ingest(store, encoder_factory, model_name, on_rejection, progress).run(paths)
+
+
+class _Ingest:
+    """One run's state: the summary, the lazily created encoder, the vids it wrote."""
+
+    def __init__(
+        self,
+        store: Store,
+        encoder_factory: EncoderFactory,
+        model_name: str,
+        on_rejection: Callable[[Rejection], None] | None,
+        progress: ProgressFactory | None,
+    ):
+        self.store = store
+        self.encoder_factory = encoder_factory
+        self.encoder: Encoder | None = None
+        self.model_name = model_name
+        self.on_rejection = on_rejection
+        self.progress = progress
+        self.summary = Summary()
+        self.written: list[int] = []  # vids whose vector or language changed
+        self.index: VectorIndex | None = None  # as it was before this run, if sound
+        self.index_note = ""
+
+    def reject(self, r: Rejection) -> None:
+        self.summary.rejected += 1
+        self.summary.rejections.append(r)
+        if self.on_rejection:
+            self.on_rejection(r)
+
+    def run(self, paths: Iterable[str]) -> Summary:
+        started = now()
+        seen: dict[str, tuple[str, str]] = {}  # id -> (input hash, source) within this run
+        pending: list[dict[str, Any]] = []
+        with self.store.transaction():
+            try:
+                self.index = vectors.load(self.store, self.store.home)
+            except IndexError_ as exc:
+                if self.store.count():
+                    self.index_note = f" (the old index was unusable: {exc})"
+            for item in read_paths(paths):
+                self.summary.read += 1
+                if isinstance(item, Rejection):
+                    self.reject(item)
+                    continue
+                story = prepare(item, self.model_name)
+                earlier = seen.get(item.id)
+                if earlier is not None:
+                    if earlier[0] != story["input_hash"]:
+                        msg = (
+                            f"story {item.id!r} already came with a different text at "
+                            f"{earlier[1]}; kept that one"
+                        )
+                        self.reject(Rejection(item.source, msg))
+                    else:
+                        self.summary.unchanged += 1
+                    continue
+                seen[item.id] = (story["input_hash"], item.source)
+                pending.append(story)
+                if len(pending) >= CHUNK:
+                    self.write(pending)
+                    pending = []
+            if pending:
+                self.write(pending)
+            index = self.update_index()
+            self.store.record_run("ingest", started, self.summary.as_dict())
+        if index is not None:
+            index.save(self.store.home)
+        return self.summary
+
+    def write(self, stories: list[dict[str, Any]]) -> None:
+        """Classify, embed what no vector exists for, and store one chunk of stories."""
+        store, summary = self.store, self.summary
+        todo: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
+        for story in stories:
+            old = store.get(story["id"])
+            if old is not None and old["input_hash"] == story["input_hash"]:
+                summary.unchanged += 1
+            else:
+                todo.append((story, old))
+        if not todo:
+            return
+
+        known = store.has_vectors(s["embed_key"] for s, _ in todo)
+        need: dict[str, str] = {}
+        for s, _ in todo:
+            if s["embed_key"] not in known:
+                need.setdefault(s["embed_key"], s["_model_input"])
+        if need:
+            if self.encoder is None:
+                self.encoder = self.encoder_factory()
+                store.check_model(self.encoder.info.name, self.encoder.dimension)
+            keys = list(need)
+            tick = self.progress(len(keys)) if self.progress else None
+            vecs = self.encoder.encode([need[k] for k in keys], progress=tick)
+            for key, vec in zip(keys, vecs, strict=True):
+                store.put_vector(key, vec)
+            summary.embedded += len(keys)
+
+        stats = vectors.load_stats(store, self.dimension())
+        next_vid = store.next_vid()
+        stamp = now()
+        for s, old in todo:
+            fields = {k: v for k, v in s.items() if not k.startswith("_")}
+            vec_changed = old is None or (old["embed_key"], old["lang"]) != (
+                s["embed_key"],
+                s["lang"],
+            )
+            if old is None:
+                fields.update(vid=next_vid, ingested_at=stamp, updated_at=stamp)
+                vid = next_vid
+                next_vid += 1
+                store.insert(fields)
+                summary.new += 1
+            else:
+                vid = old["vid"]
+                if vec_changed:
+                    old_vec = store.vector(old["embed_key"])
+                    if old_vec is not None:
+                        stats.add([old["lang"]], old_vec[None, :], sign=-1)
+                fields.pop("id")
+                fields["updated_at"] = stamp
+                store.update(s["id"], fields)
+                summary.updated += 1
+            if vec_changed:
+                stats.add([s["lang"]], store.vector(s["embed_key"])[None, :])
+                self.written.append(vid)
+        store.save_lang_stats(stats.sums, stats.counts)
+        store.drop_unused_vectors()
+
+    def dimension(self) -> int:
+        return int(self.store.get_meta("dimension") or 0)
+
+    def update_index(self) -> VectorIndex | None:
+        """The index with this run's writes, to be saved once the transaction commits."""
+        store, dimension = self.store, self.dimension()
+        if not dimension or store.count() == 0:
+            self.summary.index = "empty"
+            return None
+        stats = vectors.load_stats(store, dimension)
+        index = self.index
+        if index is None or vectors.drifted(index, stats):
+            index = vectors.rebuild(store, stats, dimension)
+            self.summary.index = f"rebuilt, {len(index)} vectors{self.index_note}"
+        elif self.written:
+            vids, langs, raw = store.story_vectors(self.written)
+            index.remove(vids)
+            index.add(vids, index.correct(langs, raw))
+            self.summary.index = f"updated {len(vids)}, {len(index)} vectors"
+        else:
+            self.summary.index = f"unchanged, {len(index)} vectors"
+            return None
+        generation = int(store.get_meta("index_generation") or 0) + 1
+        index.generation = generation
+        store.set_meta("index_generation", str(generation))
+        return index

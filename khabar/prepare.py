@@ -1,0 +1,81 @@
+"""From a validated input record to the story as khabar keeps it.
+
+Cleaning happens once, here: boilerplate off, hard line wraps joined, language and date
+found where the input has none. The hashes decide what later steps may skip: `input_hash`
+(nothing changed), `content_hash` (an exact copy of another story's text) and `embed_key`
+(this model has already embedded this exact input).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from embed import text as textlib
+from khabar.sources import Record
+
+
+def sha256(s: str) -> str:
+    return hashlib.sha256(s.encode("utf-8")).hexdigest()
+
+
+def input_hash(rec: Record) -> str:
+    fields = {
+        "text": rec.text,
+        "title": rec.title,
+        "lang": rec.lang,
+        "outlet": rec.outlet,
+        "url": rec.url,
+        "published_at": rec.published_at,
+        "metadata": rec.metadata,
+    }
+    return sha256(json.dumps(fields, sort_keys=True, ensure_ascii=False, default=str))
+
+
+def model_input(title: str, body: str) -> str:
+    """What the encoder sees: the headline, then the story."""
+    if body.startswith(title):
+        return body
+    return f"{title}\n{body}" if title else body
+
+
+def prepare(rec: Record, model_name: str) -> dict[str, Any]:
+    """The stored fields of a story (without vid, timestamps or cluster results)."""
+    stripped = textlib.strip_boilerplate(rec.text)
+    if rec.title:
+        title, body = rec.title, stripped
+    else:
+        title, body = textlib.split_title(stripped)
+    title = textlib.clean_for_model(title).replace("\n", " ").strip()
+    body = textlib.clean_for_model(body)
+    if not body.strip():
+        body = title
+
+    lang = rec.lang or textlib.detect_language(f"{title}\n{body}")
+    published_at, date_source = rec.published_at, "metadata" if rec.published_at else None
+    if published_at is None:
+        found = textlib.extract_date(rec.text)
+        if found is not None:
+            published_at, date_source = found.isoformat(), "text"
+        elif rec.file_date:
+            published_at, date_source = rec.file_date, "file"
+
+    mi = model_input(title, body)
+    return {
+        "id": rec.id,
+        "outlet": rec.outlet,
+        "url": rec.url,
+        "lang": lang,
+        "title": title,
+        "text": body,
+        "raw_text": rec.text,
+        "content_hash": sha256(textlib.normalize(body)),
+        "input_hash": input_hash(rec),
+        "embed_key": sha256(f"{model_name}\0{mi}"),
+        "published_at": published_at,
+        "date_source": date_source,
+        "source": rec.source,
+        "metadata": rec.metadata,
+        "_model_input": mi,
+    }

@@ -1,0 +1,270 @@
+"""SQLite storage: stories, their vectors, language statistics, runs.
+
+The database is the source of truth; the FAISS index next to it is derived from the vectors
+kept here. Vectors are stored once per distinct model input (keyed by its hash, as simonw/llm
+does), so an exact copy or an unchanged story is never embedded twice. Writers take an
+IMMEDIATE transaction: a crash or an error mid-run leaves the previous committed state.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SCHEMA_VERSION = 1
+DB_FILE = "khabar.db"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS stories (
+    id TEXT PRIMARY KEY,
+    vid INTEGER NOT NULL UNIQUE,          -- stable int64 id in the vector index
+    outlet TEXT, url TEXT, lang TEXT NOT NULL,
+    title TEXT NOT NULL, text TEXT NOT NULL,  -- cleaned: boilerplate removed, lines joined
+    raw_text TEXT NOT NULL,                -- as received
+    content_hash TEXT NOT NULL,            -- of the normalised title + text: exact copies
+    input_hash TEXT NOT NULL,              -- of every input field: "unchanged" means equal
+    embed_key TEXT NOT NULL,               -- the model input's hash, into vectors
+    published_at TEXT, date_source TEXT,
+    ingested_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+    source TEXT,                           -- file:line it last came from
+    metadata TEXT NOT NULL DEFAULT '{}',
+    event_id TEXT, duplicate_of TEXT, duplicate_kind TEXT, duplicate_score REAL
+);
+CREATE INDEX IF NOT EXISTS stories_published ON stories(published_at);
+CREATE INDEX IF NOT EXISTS stories_content ON stories(content_hash);
+CREATE INDEX IF NOT EXISTS stories_embed ON stories(embed_key);
+CREATE TABLE IF NOT EXISTS vectors (
+    embed_key TEXT PRIMARY KEY, vector BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS lang_stats (
+    lang TEXT PRIMARY KEY, count INTEGER NOT NULL, sum BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    command TEXT NOT NULL, started_at TEXT NOT NULL, finished_at TEXT NOT NULL,
+    summary TEXT NOT NULL
+);
+"""
+
+STORY_FIELDS = (
+    "id vid outlet url lang title text raw_text content_hash input_hash embed_key published_at "
+    "date_source ingested_at updated_at source metadata event_id duplicate_of duplicate_kind "
+    "duplicate_score"
+).split()
+
+
+class StoreError(RuntimeError):
+    """The database is missing, corrupt or belongs to another model; the message says the fix."""
+
+
+def now() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
+
+
+def _row(r: sqlite3.Row | None) -> dict[str, Any] | None:
+    if r is None:
+        return None
+    d = dict(r)
+    if "metadata" in d:
+        d["metadata"] = json.loads(d["metadata"] or "{}")
+    return d
+
+
+class Store:
+    def __init__(self, home: Path, create: bool = True):
+        self.home = Path(home)
+        self.path = self.home / DB_FILE
+        if not self.path.exists() and not create:
+            raise StoreError(
+                f"no khabar database in {self.home}: ingest some stories first "
+                "(`khabar ingest PATH`), or point --home / KHABAR_HOME at an existing home"
+            )
+        self.home.mkdir(parents=True, exist_ok=True)
+        try:
+            self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            self.db.row_factory = sqlite3.Row
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.executescript(SCHEMA)
+            version = self.get_meta("schema_version")
+            if version is None:
+                self.set_meta("schema_version", str(SCHEMA_VERSION))
+            elif int(version) != SCHEMA_VERSION:
+                raise StoreError(f"{self.path} has schema {version}, expected {SCHEMA_VERSION}")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"{self.path} is not a readable khabar database ({exc}); move it aside and "
+                "re-ingest your files into a fresh home"
+            ) from exc
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One writer at a time; everything inside commits together or not at all."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # --- meta --------------------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        r = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return None if r is None else r[0]
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute(
+            "INSERT INTO meta(key, value) VALUES(?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+            (key, value),
+        )
+
+    def check_model(self, name: str, dimension: int) -> None:
+        """A home holds vectors of one model; refuse to mix in another's."""
+        have = self.get_meta("model")
+        if have is None:
+            self.set_meta("model", name)
+            self.set_meta("dimension", str(dimension))
+        elif have != name or int(self.get_meta("dimension") or 0) != dimension:
+            raise StoreError(
+                f"{self.home} holds vectors of model {have!r}; run with --model {have} or use "
+                "another --home for a different model"
+            )
+
+    # --- stories -----------------------------------------------------------------------------
+
+    def get(self, story_id: str) -> dict[str, Any] | None:
+        return _row(self.db.execute("SELECT * FROM stories WHERE id=?", (story_id,)).fetchone())
+
+    def by_vids(self, vids: Iterable[int]) -> dict[int, dict[str, Any]]:
+        vids = [int(v) for v in vids]
+        out: dict[int, dict[str, Any]] = {}
+        for i in range(0, len(vids), 500):
+            part = vids[i : i + 500]
+            q = f"SELECT * FROM stories WHERE vid IN ({','.join('?' * len(part))})"
+            for r in self.db.execute(q, part):
+                out[r["vid"]] = _row(r)
+        return out
+
+    def count(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM stories").fetchone()[0]
+
+    def next_vid(self) -> int:
+        r = self.db.execute("SELECT MAX(vid) FROM stories").fetchone()[0]
+        return 1 if r is None else int(r) + 1
+
+    def insert(self, story: dict[str, Any]) -> None:
+        cols = [c for c in STORY_FIELDS if c in story]
+        values = [
+            json.dumps(story[c], ensure_ascii=False) if c == "metadata" else story[c] for c in cols
+        ]
+        self.db.execute(
+            f"INSERT INTO stories({','.join(cols)}) VALUES({','.join('?' * len(cols))})", values
+        )
+
+    def update(self, story_id: str, fields: dict[str, Any]) -> None:
+        cols = list(fields)
+        values = [
+            json.dumps(fields[c], ensure_ascii=False) if c == "metadata" else fields[c]
+            for c in cols
+        ]
+        self.db.execute(
+            f"UPDATE stories SET {', '.join(c + '=?' for c in cols)} WHERE id=?",
+            [*values, story_id],
+        )
+
+    def iter_stories(self, order: str = "published_at, vid") -> Iterator[dict[str, Any]]:
+        for r in self.db.execute(f"SELECT * FROM stories ORDER BY {order}"):
+            yield _row(r)
+
+    def vids_with_lang(self, lang: str) -> list[int]:
+        return [r[0] for r in self.db.execute("SELECT vid FROM stories WHERE lang=?", (lang,))]
+
+    # --- vectors -----------------------------------------------------------------------------
+
+    def has_vectors(self, keys: Iterable[str]) -> set[str]:
+        keys = list(keys)
+        found: set[str] = set()
+        for i in range(0, len(keys), 500):
+            part = keys[i : i + 500]
+            q = f"SELECT embed_key FROM vectors WHERE embed_key IN ({','.join('?' * len(part))})"
+            found.update(r[0] for r in self.db.execute(q, part))
+        return found
+
+    def put_vector(self, key: str, vector: np.ndarray) -> None:
+        self.db.execute(
+            "INSERT OR IGNORE INTO vectors(embed_key, vector) VALUES(?, ?)",
+            (key, np.asarray(vector, dtype=np.float32).tobytes()),
+        )
+
+    def vector(self, key: str) -> np.ndarray | None:
+        r = self.db.execute("SELECT vector FROM vectors WHERE embed_key=?", (key,)).fetchone()
+        return None if r is None else np.frombuffer(r[0], dtype=np.float32).copy()
+
+    def story_vectors(
+        self, vids: Iterable[int] | None = None
+    ) -> tuple[np.ndarray, list[str], np.ndarray]:
+        """(vids, langs, raw vectors) of the given stories, or all, in vid order."""
+        q = "SELECT s.vid, s.lang, v.vector FROM stories s JOIN vectors v USING(embed_key)"
+        if vids is None:
+            rows = self.db.execute(q + " ORDER BY s.vid").fetchall()
+        else:
+            wanted = sorted({int(v) for v in vids})
+            rows = []
+            for i in range(0, len(wanted), 500):
+                part = wanted[i : i + 500]
+                rows += self.db.execute(
+                    q + f" WHERE s.vid IN ({','.join('?' * len(part))}) ORDER BY s.vid", part
+                ).fetchall()
+        dim = int(self.get_meta("dimension") or 0)
+        vids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        langs = [r[1] for r in rows]
+        vecs = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(-1, dim)
+        return vids, langs, vecs
+
+    def drop_unused_vectors(self) -> int:
+        cur = self.db.execute(
+            "DELETE FROM vectors WHERE embed_key NOT IN (SELECT embed_key FROM stories)"
+        )
+        return cur.rowcount
+
+    # --- language statistics -----------------------------------------------------------------
+
+    def load_lang_stats(self) -> tuple[dict[str, np.ndarray], dict[str, int]]:
+        sums, counts = {}, {}
+        for lang, count, blob in self.db.execute("SELECT lang, count, sum FROM lang_stats"):
+            sums[lang] = np.frombuffer(blob, dtype=np.float64).copy()
+            counts[lang] = int(count)
+        return sums, counts
+
+    def save_lang_stats(self, sums: dict[str, np.ndarray], counts: dict[str, int]) -> None:
+        self.db.execute("DELETE FROM lang_stats")
+        self.db.executemany(
+            "INSERT INTO lang_stats(lang, count, sum) VALUES(?, ?, ?)",
+            [
+                (k, counts[k], np.asarray(v, np.float64).tobytes())
+                for k, v in sums.items()
+                if counts[k]
+            ],
+        )
+
+    # --- runs --------------------------------------------------------------------------------
+
+    def record_run(self, command: str, started_at: str, summary: dict[str, Any]) -> None:
+        self.db.execute(
+            "INSERT INTO runs(command, started_at, finished_at, summary) VALUES(?, ?, ?, ?)",
+            (command, started_at, now(), json.dumps(summary, ensure_ascii=False)),
+        )

@@ -1,0 +1,64 @@
+"""Keeping the FAISS index in step with the database and its language statistics.
+
+The index holds language-corrected vectors computed with a snapshot of the per-language means.
+New stories are added with that same snapshot, so every vector in the index and every query
+is corrected alike. When the running means have moved far enough from the snapshot (a
+language's mean shifts by more than `DRIFT`), the index is rebuilt from the raw vectors in
+the database with the current means; as a home grows, rebuilds become rare.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from embed.encoder import LanguageStats, load_reference
+from embed.index import IndexError_, VectorIndex
+from khabar.store import Store
+
+DRIFT = 0.02  # L2 distance between a language's current mean and the index's snapshot
+GLOBAL = "*"  # the snapshot key used for languages the index has not seen
+
+
+def load_stats(store: Store, dimension: int) -> LanguageStats:
+    sums, counts = store.load_lang_stats()
+    reference = load_reference(store.get_meta("model") or "")
+    if reference and len(next(iter(reference.values()))) != dimension:
+        reference = {}
+    return LanguageStats(dimension=dimension, sums=sums, counts=counts, reference=reference)
+
+
+def snapshot(stats: LanguageStats) -> dict[str, list[float]]:
+    means = {k: v.tolist() for k, v in stats.means().items()}
+    means[GLOBAL] = stats.global_mean().tolist()
+    return means
+
+
+def drifted(index: VectorIndex, stats: LanguageStats) -> bool:
+    current = stats.means()
+    for lang, mean in current.items():
+        if lang not in index.means or np.linalg.norm(mean - index.means[lang]) > DRIFT:
+            return True
+    return False
+
+
+def rebuild(store: Store, stats: LanguageStats, dimension: int) -> VectorIndex:
+    index = VectorIndex(dimension, snapshot(stats))
+    vids, langs, vecs = store.story_vectors()
+    if len(vids):
+        index.add(vids, index.correct(langs, vecs))
+    return index
+
+
+def load(store: Store, home: Path) -> VectorIndex:
+    """The saved index, checked against the database it was built from."""
+    index = VectorIndex.load(home)
+    expected = int(store.get_meta("index_generation") or 0)
+    if index.generation != expected or len(index) != store.count():
+        raise IndexError_(
+            f"the index in {home} is behind the database (generation {index.generation} vs "
+            f"{expected}, {len(index)} vs {store.count()} stories), probably after an "
+            "interrupted run: run `khabar reindex` to rebuild it"
+        )
+    return index
