@@ -9,6 +9,7 @@ Nothing here reaches for the network.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -103,10 +104,15 @@ def resolve(spec: str | None = None) -> tuple[str, Path]:
 
 
 def load(spec: str | None = None) -> tuple[SentenceTransformer, ModelInfo]:
-    """Load the model on the CPU, offline."""
+    """Load the model on the CPU, offline; once per process for each folder."""
+    name, folder = resolve(spec)
+    return _load_folder(name, folder)
+
+
+@functools.lru_cache(maxsize=2)
+def _load_folder(name: str, folder: Path) -> tuple[SentenceTransformer, ModelInfo]:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    name, folder = resolve(spec)
     from sentence_transformers import SentenceTransformer
 
     try:
