@@ -114,6 +114,11 @@ def _load_folder(name: str, folder: Path) -> tuple[SentenceTransformer, ModelInf
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
+
+    # Loading a local folder is quick and expected: no progress bar or notices on stderr.
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
 
     try:
         model = SentenceTransformer(str(folder), device="cpu", local_files_only=True)
