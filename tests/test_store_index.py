@@ -1,0 +1,149 @@
+"""VectorIndex and Store on their own: synthetic vectors, real FAISS, real SQLite."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from embed.index import INDEX_FILE, IndexError_, VectorIndex
+from khabar.store import DB_FILE, Store, StoreError
+
+DIM = 8
+IDS = [10, 20, 30, 40, 50]
+
+
+def unit(rows: np.ndarray) -> np.ndarray:
+    return (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
+
+
+@pytest.fixture
+def vectors() -> np.ndarray:
+    return unit(np.random.default_rng(7).normal(size=(len(IDS), DIM)))
+
+
+@pytest.fixture
+def index(vectors: np.ndarray) -> VectorIndex:
+    idx = VectorIndex(DIM, {"fa": [0.1] * DIM, "*": [0.0] * DIM})
+    idx.add(IDS, vectors)
+    return idx
+
+
+def test_search_finds_each_vector_first(index: VectorIndex, vectors: np.ndarray) -> None:
+    assert len(index) == len(IDS)
+    scores, ids = index.search(vectors, k=2)
+    assert ids.shape == (len(IDS), 2)
+    assert ids[:, 0].tolist() == IDS
+    assert scores[:, 0] == pytest.approx(np.ones(len(IDS)), abs=1e-5)
+    assert (scores[:, 1] < scores[:, 0]).all()
+
+
+def test_search_k_larger_than_index_and_allowed(index: VectorIndex, vectors: np.ndarray) -> None:
+    scores, ids = index.search(vectors[0], k=100)
+    assert sorted(ids[0].tolist()) == sorted(IDS)
+    assert list(scores[0]) == sorted(scores[0], reverse=True)
+    _, ids = index.search(vectors[0], k=5, allowed=[30, 50])
+    found = [i for i in ids[0].tolist() if i >= 0]
+    assert sorted(found) == [30, 50]
+
+
+def test_range_search(index: VectorIndex, vectors: np.ndarray) -> None:
+    (scores, ids), (scores2, ids2) = index.range_search(vectors[[1, 3]], threshold=0.999)
+    assert ids.tolist() == [20] and ids2.tolist() == [40]
+    assert scores[0] == pytest.approx(1.0, abs=1e-5)
+    ((all_scores, all_ids),) = index.range_search(vectors[1], threshold=-1.0)
+    assert sorted(all_ids.tolist()) == IDS
+    assert len(all_scores) == len(IDS)
+
+
+def test_remove(index: VectorIndex, vectors: np.ndarray) -> None:
+    assert index.remove([20, 999]) == 1
+    assert index.remove([]) == 0
+    assert len(index) == len(IDS) - 1
+    _, ids = index.search(vectors[1], k=len(IDS))
+    assert 20 not in ids[0].tolist()
+
+
+def test_correct_subtracts_the_language_mean(index: VectorIndex, vectors: np.ndarray) -> None:
+    out = index.correct(["fa", "xx"], vectors[:2])
+    expected_fa = vectors[0] - 0.1
+    expected_fa /= np.linalg.norm(expected_fa)
+    assert out[0] == pytest.approx(expected_fa, abs=1e-6)
+    assert out[1] == pytest.approx(vectors[1], abs=1e-6)  # unknown language: the "*" mean
+    assert index.correct([], np.zeros((0, DIM))).shape == (0, DIM)
+
+
+def test_save_load_round_trip(index: VectorIndex, vectors: np.ndarray, tmp_path) -> None:
+    index.generation = 7
+    index.remove([30])
+    index.save(tmp_path)
+    assert (tmp_path / INDEX_FILE).is_file()
+    assert [p.name for p in tmp_path.iterdir()] == [INDEX_FILE]  # no temp file left
+    loaded = VectorIndex.load(tmp_path)
+    assert len(loaded) == len(IDS) - 1
+    assert loaded.dimension == DIM
+    assert loaded.generation == 7
+    assert set(loaded.means) == {"fa", "*"}
+    assert loaded.means["fa"] == pytest.approx(np.full(DIM, 0.1), abs=1e-6)
+    before = index.search(vectors, k=3)
+    after = loaded.search(vectors, k=3)
+    assert after[1].tolist() == before[1].tolist()
+    assert after[0] == pytest.approx(before[0], abs=1e-6)
+    # The loaded index is usable for writes too.
+    loaded.add([60], vectors[2:3])
+    assert loaded.search(vectors[2], k=1)[1][0, 0] in (30, 60)
+
+
+def test_garbage_index_file_says_reindex(tmp_path) -> None:
+    (tmp_path / INDEX_FILE).write_bytes(b"\x00garbage, not an index\xff" * 50)
+    with pytest.raises(IndexError_, match="khabar reindex"):
+        VectorIndex.load(tmp_path)
+
+
+def test_truncated_index_file_says_reindex(index: VectorIndex, tmp_path) -> None:
+    index.save(tmp_path)
+    path = tmp_path / INDEX_FILE
+    path.write_bytes(path.read_bytes()[:-40])
+    with pytest.raises(IndexError_, match="khabar reindex"):
+        VectorIndex.load(tmp_path)
+
+
+def test_missing_index_file_says_reindex(tmp_path) -> None:
+    with pytest.raises(IndexError_, match="khabar reindex"):
+        VectorIndex.load(tmp_path)
+
+
+def test_store_on_a_file_that_is_not_sqlite(tmp_path) -> None:
+    (tmp_path / DB_FILE).write_bytes(b"this is not a database\n" * 100)
+    with pytest.raises(StoreError) as info:
+        Store(tmp_path)
+    message = str(info.value)
+    assert str(tmp_path / DB_FILE) in message
+    assert "move it aside" in message and "re-ingest" in message
+
+
+def test_store_without_a_database_and_no_create(tmp_path) -> None:
+    home = tmp_path / "nowhere"
+    with pytest.raises(StoreError, match="khabar ingest"):
+        Store(home, create=False)
+    assert not home.exists()
+
+
+def test_store_vectors_and_meta_round_trip(tmp_path, vectors: np.ndarray) -> None:
+    store = Store(tmp_path)
+    try:
+        store.check_model("e5-small", DIM)
+        store.put_vector("k1", vectors[0])
+        store.put_vector("k1", vectors[1])  # the first vector under a key stays
+        assert store.vector("k1") == pytest.approx(vectors[0])
+        assert store.vector("nope") is None
+        assert store.has_vectors(["k1", "k2"]) == {"k1"}
+        with pytest.raises(StoreError, match="e5-small"):
+            store.check_model("labse", 768)
+    finally:
+        store.close()
+    reopened = Store(tmp_path, create=False)
+    try:
+        assert reopened.get_meta("model") == "e5-small"
+        assert reopened.vector("k1") == pytest.approx(vectors[0])
+    finally:
+        reopened.close()
