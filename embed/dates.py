@@ -1,4 +1,4 @@
-"""Publication dates: `extract_date`, over Jalali, lunar Hijri and Gregorian calendars.
+"""Publication dates: `extract_date` and `infer_date`, over Jalali, lunar Hijri and Gregorian.
 
 Kept apart for its month-name tables and calendar conversions (`jdatetime`, `hijridate`),
 which nothing else needs. Metadata-line detection lives here because it needs the date finder
@@ -316,3 +316,137 @@ def extract_date(text: str, *, head_chars: int = 600) -> datetime.date | None:
             if dates:
                 return dates[0][2]
     return None
+
+
+# --------------------------------------------------------------------------------------------
+# Inferred date: dates anywhere in the body
+# --------------------------------------------------------------------------------------------
+
+# Month names that are also everyday words ("سرطان" cancer, "آب" water, "صفر" zero, "میزان"
+# amount, the verb prefix "می", English "may"): after a bare number they are as likely the word
+# as the month, so no year-less date is read from them. With a year they are still dates.
+_WORDY_MONTHS = frozenset(
+    normalize(n)
+    for n in "حمل ثور جوزا جوزاء سرطان اسد سنبله میزان عقرب قوس جدی دلو حوت آب "
+    "صفر می may mar".split()
+)
+# The month of a year-less date; possessive, so that "دی ماه ۱۴۰۱" cannot match as "دی".
+_M_ALONE = rf"(?P<m>{_MONTH_RE})(?:\s?ماه)?+\b(?:\s?/\s?(?:{_MONTH_RE})\b)?+\.?+"
+_NO_YEAR = r"(?!\s?,?\s?\d|[:.]\d)"
+_ENGLISH_MONTHS = "|".join(n for ms in _GREGORIAN_MONTHS for n in ms if n.isascii())
+_YEARLESS = [
+    # ۲۰ دی ماه, 9 أكتوبر, 19th of September
+    re.compile(rf"{_D}\s?(?:of\s)?{_M_ALONE}{_NO_YEAR}"),
+    # September 19 (month first is an English habit only: "در مهر ۱۰ نفر" is not a date)
+    re.compile(
+        rf"\b(?P<m>{_ENGLISH_MONTHS})\b\.?\s?(?P<d>\d{{1,2}})(?:st|nd|rd|th)?(?!\w){_NO_YEAR}"
+    ),
+]
+
+# A year is a 4-digit number written as one: after a year word, after a month name, or followed
+# by a calendar mark. Marks name the calendar; otherwise a month name or the number's range does.
+_YEAR_WORD = r"سال(?:\s?های)?|[وفبل]?(?:ال)?(?:عام|سنه)|in|since|year|during|until"
+_YEAR_MARKS = {
+    "jalali": r"ه\.?\s?ش(?!\w)|هجری\s?شمسی|شمسی|خورشیدی",
+    "hijri": r"ه\.?\s?ق(?!\w)|هجری\s?قمری|قمری|هجری|ه(?!\w)",
+    "gregorian": r"میلادی|ad(?!\w)|ce(?!\w)",  # not a bare "م": "2000 م" may be metres
+}
+_YEAR_CUE = re.compile(
+    rf"(?:(?<![^\W\d_])(?P<w>{_YEAR_WORD})\s?|(?P<m>{_MONTH_RE})(?:\s?ماه)?\b\.?\s?,?\s?)?"
+    rf"(?<![\d.:/-])(?P<y>\d{{4}})(?![\d.:/-]?\d)"
+    rf"(?:\s?(?:{'|'.join(f'(?P<{c}>{r})' for c, r in _YEAR_MARKS.items())}))?"
+)
+
+_Span = tuple[datetime.date, datetime.date]  # first and last day, Gregorian
+
+
+def _year_span(calendar: str, y: int) -> _Span | None:
+    """The Gregorian days of year `y` of a calendar, or None when the year is out of range."""
+    start, after = _to_gregorian(calendar, y, 1, 1), _to_gregorian(calendar, y + 1, 1, 1)
+    if start is None or after is None:  # the last year of a range: end on its last month
+        return start and (start, _to_gregorian(calendar, y, 12, 29) or start)
+    return start, after - datetime.timedelta(days=1)
+
+
+def _year_spans(norm: str, full: list[_Found]) -> list[_Span]:
+    """The years written in a normalised text as spans of days. Not those of full dates: the
+    date is the better reference, its year would pull "۲۰ دی" by "۱۲ دسامبر ۲۰۲۲" to Jan 2022."""
+    spans = []
+    for m in _YEAR_CUE.finditer(norm):
+        if any(m.start("y") < end and start < m.end("y") for start, end, _, _ in full):
+            continue
+        y = int(m["y"])
+        mark = next((c for c in _YEAR_MARKS if m[c]), None)
+        if m["m"]:
+            calendar = _MONTHS[re.sub(r"\s", "", m["m"])][0]
+        elif mark:
+            calendar = mark
+        elif m["w"]:
+            calendar = _numeric_calendar(y, hijri_mark=False)
+        else:
+            continue  # a bare number: a count, a price, a flight number
+        span = _year_span(calendar, y)
+        if span is not None:
+            spans.append(span)
+    return spans
+
+
+def _year_of(calendar: str, date: datetime.date) -> int:
+    if calendar == "jalali":
+        return jdatetime.date.fromgregorian(date=date).year
+    if calendar == "hijri":
+        return hijridate.Gregorian.fromdate(date).to_hijri().year
+    return date.year
+
+
+def _resolve(calendar: str, month: int, day: int, spans: list[_Span]) -> datetime.date | None:
+    """The day+month in the year of its calendar closest to any span; ties go to the later."""
+
+    def distance(date: datetime.date) -> datetime.timedelta:
+        return min(max(a - date, date - b, datetime.timedelta(0)) for a, b in spans)
+
+    candidates = set()
+    for ref in {d for span in spans for d in span}:
+        try:
+            y0 = _year_of(calendar, ref)
+        except (ValueError, OverflowError):
+            continue  # no Hijri year for a Gregorian day outside hijridate's range
+        for y in (y0 - 1, y0, y0 + 1):
+            date = _to_gregorian(calendar, y, month, day)
+            if date is not None:
+                candidates.add(date)
+    return min(candidates, key=lambda d: (distance(d), -d.toordinal()), default=None)
+
+
+def infer_date(text: str, *, not_after: datetime.date | None = None) -> datetime.date | None:
+    """An estimate of the publication date from the dates written anywhere in a story, or None.
+
+    For stories where `extract_date` finds nothing. Takes every full date in the text, and every
+    day+month without a year ("۲۰ دی ماه", "9 أكتوبر", "September 19") placed in the year of its
+    calendar closest to the full dates and written years ("سال ۲۰۲۳", "عام 2023", "in 2023");
+    with no year anywhere, year-less dates are ignored. Dates after `not_after` (the scrape date,
+    or today) are dropped, and so is background more than a year older than the latest date;
+    the latest date left is the estimate.
+    """
+    norm = _norm_lines(text)
+    full = _find_dates(norm)
+    dates = [date for _, _, date, _ in full]
+    spans = [(date, date) for date in dates] + _year_spans(norm, full)
+    if spans:
+        for pattern in _YEARLESS:
+            for m in pattern.finditer(norm):
+                if any(m.start() < end and start < m.end() for start, end, _, _ in full):
+                    continue  # part of a full date
+                name = re.sub(r"\s", "", m["m"])
+                if name in _WORDY_MONTHS and pattern is _YEARLESS[0]:
+                    continue
+                calendar, month = _MONTHS[name]
+                date = _resolve(calendar, month, int(m["d"]), spans)
+                if date is not None:
+                    dates.append(date)
+    dates = [d for d in dates if not_after is None or d <= not_after]
+    if not dates:
+        return None
+    # Background history (over a year before the latest) goes; it cannot move the maximum.
+    recent = [d for d in dates if d >= max(dates) - datetime.timedelta(days=365)]
+    return max(recent)

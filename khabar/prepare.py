@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import date
 from typing import Any
 
 from embed import text as textlib
+from embed.dates import infer_date
 from khabar.sources import Record
 
 
@@ -40,6 +42,27 @@ def model_input(title: str, body: str) -> str:
     return f"{title}\n{body}" if title else body
 
 
+BODY_DATE_YEARS = 5  # an older date found only in the body is history, not publication
+
+
+def find_date(rec: Record) -> tuple[str | None, str | None]:
+    """Publication date and where it came from: the input's field, the date line at the head
+    of the text, the latest date the body mentions (not after the file date or today, and
+    not more than five years before it), else the file's date."""
+    if rec.published_at:
+        return rec.published_at, "metadata"
+    found = textlib.extract_date(rec.text)
+    if found is not None:
+        return found.isoformat(), "text"
+    latest = date.fromisoformat(rec.file_date) if rec.file_date else date.today()
+    body = infer_date(rec.text, not_after=latest)
+    if body is not None and (latest - body).days <= 365 * BODY_DATE_YEARS:
+        return body.isoformat(), "text-body"
+    if rec.file_date:
+        return rec.file_date, "file"
+    return None, None
+
+
 def prepare(rec: Record, model_name: str) -> dict[str, Any]:
     """The stored fields of a story (without vid, timestamps or cluster results)."""
     stripped = textlib.strip_boilerplate(rec.text)
@@ -53,13 +76,7 @@ def prepare(rec: Record, model_name: str) -> dict[str, Any]:
         body = title
 
     lang = rec.lang or textlib.detect_language(f"{title}\n{body}")
-    published_at, date_source = rec.published_at, "metadata" if rec.published_at else None
-    if published_at is None:
-        found = textlib.extract_date(rec.text)
-        if found is not None:
-            published_at, date_source = found.isoformat(), "text"
-        elif rec.file_date:
-            published_at, date_source = rec.file_date, "file"
+    published_at, date_source = find_date(rec)
 
     mi = model_input(title, body)
     return {
