@@ -145,13 +145,8 @@ def _hit_json(rank: int, score: float, story: dict[str, Any]) -> dict[str, Any]:
 # --- commands -------------------------------------------------------------------------------
 
 
-@main.command()
-@click.argument("paths", nargs=-1, required=True)
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-@click.pass_context
-@_friendly
-def ingest(ctx: click.Context, paths: tuple[str, ...], as_json: bool) -> None:
-    """Add stories from JSONL, CSV or .txt files, folders, or - (JSONL on stdin)."""
+def _run(ctx: click.Context, paths: tuple[str, ...], as_json: bool, nightly: bool, thresholds):
+    """Shared body of `ingest` and `nightly`: the job, rejections on stderr, a summary."""
     from khabar.pipeline import ingest as run
 
     store = _store(ctx, create=True)
@@ -173,6 +168,20 @@ def ingest(ctx: click.Context, paths: tuple[str, ...], as_json: bool) -> None:
 
         return tick
 
+    after = None
+    if nightly:
+        from cluster import calibration
+        from khabar.clustering import Clustering
+
+        override = thresholds or (store.home / "thresholds.json")
+        try:
+            detector, clusterer = calibration.build(override if override.is_file() else None)
+        except (OSError, ValueError, TypeError) as exc:
+            raise Failure(f"thresholds: {exc}") from exc
+
+        def after(index):
+            return Clustering(store, index, detector, clusterer).run().as_dict()
+
     summary = run(
         store,
         paths,
@@ -180,9 +189,19 @@ def ingest(ctx: click.Context, paths: tuple[str, ...], as_json: bool) -> None:
         _model_name(ctx),
         on_rejection=on_rejection,
         progress=progress,
+        after=after,
+        command="nightly" if nightly else "ingest",
     )
+    report = None
+    if nightly:
+        from khabar.report import write_report
+
+        report = write_report(store, summary.as_dict())
     if as_json:
-        _echo_json(summary.as_dict())
+        out = summary.as_dict()
+        if report:
+            out["report"] = {"html": str(report[0]), "json": str(report[1])}
+        _echo_json(out)
     else:
         click.echo(
             f"read {summary.read}, new {summary.new}, updated {summary.updated}, "
@@ -190,8 +209,44 @@ def ingest(ctx: click.Context, paths: tuple[str, ...], as_json: bool) -> None:
             f"embedded {summary.embedded}; index {summary.index}; home {store.home}",
             err=True,
         )
+        if summary.clustering:
+            c = summary.clustering
+            d = c["duplicates"]
+            click.echo(
+                f"clustered {c['stories']}: duplicates {sum(d.values())} (exact {d['exact']}, "
+                f"near {d['near']}, translation {d['translation']}); events "
+                f"{c['new_events']} new, {c['joined_events']} joined",
+                err=True,
+            )
+        if report:
+            click.echo(f"report: {report[0]}", err=True)
     if summary.rejected:
         ctx.exit(EXIT_REJECTED)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.pass_context
+@_friendly
+def ingest(ctx: click.Context, paths: tuple[str, ...], as_json: bool) -> None:
+    """Add stories from JSONL, CSV or .txt files, folders, or - (JSONL on stdin)."""
+    _run(ctx, paths, as_json, nightly=False, thresholds=None)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option(
+    "--thresholds",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="JSON overriding cluster/calibration.json (default: HOME/thresholds.json if present).",
+)
+@click.pass_context
+@_friendly
+def nightly(ctx: click.Context, paths: tuple[str, ...], as_json: bool, thresholds) -> None:
+    """The nightly job: ingest, flag duplicates, group events, write the report."""
+    _run(ctx, paths, as_json, nightly=True, thresholds=thresholds)
 
 
 @main.command()
@@ -278,6 +333,82 @@ def show(ctx: click.Context, story_id: str, as_json: bool) -> None:
     click.echo(story["text"])
 
 
+@main.command()
+@click.option("--since", help="Only events with a story on or after this date (YYYY-MM-DD).")
+@click.option("--id", "event_id", help="One event with its stories.")
+@click.option("-n", "limit", type=click.IntRange(1), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@_friendly
+def events(
+    ctx: click.Context, since: str | None, event_id: str | None, limit: int, as_json: bool
+) -> None:
+    """Events, newest first, with their size, languages and span."""
+    store = _store(ctx)
+    if event_id:
+        stories = store.event_stories(event_id)
+        if not stories:
+            raise Failure(f"no event {event_id!r} in {ctx.obj['home']}")
+        if as_json:
+            _echo_json({"id": event_id, "stories": [_story_json(s) for s in stories]})
+            return
+        for s in stories:
+            click.echo(_story_line(s))
+        return
+    if since:
+        try:
+            from khabar.sources import normalise_date
+
+            since = normalise_date(since)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--since") from None
+    rows = store.events(since)[:limit]
+    if as_json:
+        for r in rows:
+            r["stories_list"] = [_story_json(s) for s in store.event_stories(r["id"])]
+            _echo_json(r)
+        return
+    for r in rows:
+        head = store.event_stories(r["id"])[0]
+        click.echo(
+            f"{r['id']}  {r['stories']:>4} stories  {_cell(r['langs'], 10)}"
+            f"{(r['first'] or '')[:10]} .. {(r['last'] or '')[:10]}  {head['title'][:70]}"
+        )
+
+
+def _story_json(s: dict[str, Any]) -> dict[str, Any]:
+    return {k: s.get(k) for k in EXPORT_FIELDS}
+
+
+def _story_line(s: dict[str, Any]) -> str:
+    dup = f"  [{s['duplicate_kind']} of {s['duplicate_of']}]" if s.get("duplicate_of") else ""
+    date = (s.get("published_at") or "-")[:10]
+    return (
+        f"{_cell(s['id'], 24)}  {_cell(s['lang'], 4)}{_cell(date, 10)}  "
+        f"{_cell(s.get('outlet'), 14)}  {(s['title'] or '')[:70]}{LRM if dup else ''}{dup}"
+    )
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@_friendly
+def duplicates(ctx: click.Context, as_json: bool) -> None:
+    """Stories flagged as duplicates, with their canonical story, kind and score."""
+    rows = _store(ctx).duplicates()
+    if as_json:
+        for s in rows:
+            _echo_json(_story_json(s))
+        return
+    if not rows:
+        click.echo("no duplicates", err=True)
+    for s in rows:
+        click.echo(
+            f"{_cell(s['id'], 24)}  {_cell(s['duplicate_kind'], 11)}  {s['duplicate_score']:.3f}  "
+            f"of {_cell(s['duplicate_of'], 24)}  {_cell(s['lang'], 3)}  {(s['title'] or '')[:60]}"
+        )
+
+
 EXPORT_FIELDS = (
     "id",
     "lang",
@@ -301,6 +432,54 @@ def export(ctx: click.Context) -> None:
     """Every story as one JSON object per line on stdout."""
     for story in _store(ctx).iter_stories():
         _echo_json({k: story.get(k) for k in EXPORT_FIELDS})
+
+
+@main.command("eval")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--published-at",
+    help="Give every document this date (a corpus from one news week, such as NTREX).",
+)
+@click.option(
+    "--thresholds",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="JSON overriding cluster/calibration.json.",
+)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@_friendly
+def eval_cmd(
+    ctx: click.Context, file: Path, published_at: str | None, thresholds, as_json: bool
+) -> None:
+    """Run the nightly job on a labelled FILE in a temporary home and print its metrics."""
+    from khabar.evaluate import EvalError, evaluate
+    from khabar.sources import normalise_date
+
+    if published_at:
+        try:
+            published_at = normalise_date(published_at)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--published-at") from None
+    try:
+        result = evaluate(file, _encoder_factory(ctx), _model_name(ctx), published_at, thresholds)
+    except EvalError as exc:
+        raise Failure(str(exc)) from exc
+    if as_json:
+        _echo_json(result)
+        return
+    click.echo(f"{result['file']}: {result['stories']} stories ({result['kind']})")
+    sections = (
+        ["events", "duplicates"]
+        if result["kind"] == "events"
+        else ["same_event_or_duplicate", "same_event", "duplicate"]
+    )
+    for name in sections:
+        m = result[name]
+        cells = "  ".join(
+            f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in m.items()
+        )
+        click.echo(f"  {name:<24}{cells}")
+    click.echo(f"  duplicate kinds         {result['duplicate_kinds']}")
 
 
 @main.command("model")

@@ -31,6 +31,7 @@ class Summary:
     rejected: int = 0
     embedded: int = 0  # model calls actually made (new distinct texts)
     index: str = ""
+    clustering: dict[str, Any] | None = None
     rejections: list[Rejection] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -50,9 +51,17 @@ def ingest(
     model_name: str,
     on_rejection: Callable[[Rejection], None] | None = None,
     progress: ProgressFactory | None = None,
+    after: Callable[[VectorIndex], dict[str, Any]] | None = None,
+    command: str = "ingest",
 ) -> Summary:
-    """Bring the files into the home. The encoder is created only if something needs it."""
-    return _Ingest(store, encoder_factory, model_name, on_rejection, progress).run(paths)
+    """Bring the files into the home. The encoder is created only if something needs it.
+
+    `after` runs inside the same transaction once the index is up to date (the nightly job
+    clusters there), so the whole run commits or nothing does.
+    """
+    job = _Ingest(store, encoder_factory, model_name, on_rejection, progress)
+    job.after, job.command = after, command
+    return job.run(paths)
 
 
 class _Ingest:
@@ -76,6 +85,8 @@ class _Ingest:
         self.written: list[int] = []  # vids whose vector or language changed
         self.index: VectorIndex | None = None  # as it was before this run, if sound
         self.index_note = ""
+        self.after: Callable[[VectorIndex], dict[str, Any]] | None = None
+        self.command = "ingest"
 
     def reject(self, r: Rejection) -> None:
         self.summary.rejected += 1
@@ -117,9 +128,11 @@ class _Ingest:
                     pending = []
             if pending:
                 self.write(pending)
-            index = self.update_index()
-            self.store.record_run("ingest", started, self.summary.as_dict())
-        if index is not None:
+            index, changed = self.update_index()
+            if self.after is not None and index is not None:
+                self.summary.clustering = self.after(index)
+            self.store.record_run(self.command, started, self.summary.as_dict())
+        if changed:
             index.save(self.store.home)
         return self.summary
 
@@ -186,12 +199,12 @@ class _Ingest:
     def dimension(self) -> int:
         return int(self.store.get_meta("dimension") or 0)
 
-    def update_index(self) -> VectorIndex | None:
-        """The index with this run's writes, to be saved once the transaction commits."""
+    def update_index(self) -> tuple[VectorIndex | None, bool]:
+        """The index with this run's writes, and whether it must be saved after the commit."""
         store, dimension = self.store, self.dimension()
         if not dimension or store.count() == 0:
             self.summary.index = "empty"
-            return None
+            return None, False
         stats = vectors.load_stats(store, dimension)
         index = self.index
         if index is None or vectors.drifted(index, stats):
@@ -204,8 +217,8 @@ class _Ingest:
             self.summary.index = f"updated {len(vids)}, {len(index)} vectors"
         else:
             self.summary.index = f"unchanged, {len(index)} vectors"
-            return None
+            return index, False
         generation = int(store.get_meta("index_generation") or 0) + 1
         index.generation = generation
         store.set_meta("index_generation", str(generation))
-        return index
+        return index, True

@@ -47,12 +47,18 @@ CREATE TABLE IF NOT EXISTS vectors (
 CREATE TABLE IF NOT EXISTS lang_stats (
     lang TEXT PRIMARY KEY, count INTEGER NOT NULL, sum BLOB NOT NULL
 );
+CREATE INDEX IF NOT EXISTS stories_event ON stories(event_id);
+CREATE TABLE IF NOT EXISTS events (
+    id TEXT PRIMARY KEY, created_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     command TEXT NOT NULL, started_at TEXT NOT NULL, finished_at TEXT NOT NULL,
     summary TEXT NOT NULL
 );
 """
+
+WHEN = "COALESCE(published_at, ingested_at)"  # a story's time: published, else ingested
 
 STORY_FIELDS = (
     "id vid outlet url lang title text raw_text content_hash input_hash embed_key published_at "
@@ -192,6 +198,71 @@ class Store:
 
     def vids_with_lang(self, lang: str) -> list[int]:
         return [r[0] for r in self.db.execute("SELECT vid FROM stories WHERE lang=?", (lang,))]
+
+    # --- clustering ---------------------------------------------------------------------------
+
+    def unclustered(self) -> list[dict[str, Any]]:
+        """Stories not yet in an event, oldest first."""
+        q = f"SELECT * FROM stories WHERE event_id IS NULL ORDER BY {WHEN}, vid"
+        return [_row(r) for r in self.db.execute(q)]
+
+    def clustered_between(self, lo: str, hi: str) -> list[dict[str, Any]]:
+        """Stories already in an event, published between the ISO dates lo and hi."""
+        q = f"SELECT * FROM stories WHERE event_id IS NOT NULL AND {WHEN} >= ? AND {WHEN} <= ?"
+        return [_row(r) for r in self.db.execute(q, (lo, hi + "T99"))]
+
+    def same_content(self, hashes: Iterable[str]) -> dict[str, list[str]]:
+        """Story ids per content hash, across the whole home: exact copies of any age."""
+        hashes = sorted(set(hashes))
+        out: dict[str, list[str]] = {}
+        for i in range(0, len(hashes), 500):
+            part = hashes[i : i + 500]
+            marks = ",".join("?" * len(part))
+            q = f"SELECT content_hash, id FROM stories WHERE content_hash IN ({marks})"
+            for h, sid in self.db.execute(q, part):
+                out.setdefault(h, []).append(sid)
+        return out
+
+    def events_of(self, ids: Iterable[str]) -> dict[str, str]:
+        out = {}
+        for sid in ids:
+            r = self.db.execute("SELECT event_id FROM stories WHERE id=?", (sid,)).fetchone()
+            if r and r[0]:
+                out[sid] = r[0]
+        return out
+
+    def new_event(self, prefix: str) -> str:
+        """Allocate the next id with this prefix; ids are never reused."""
+        r = self.db.execute(
+            "SELECT MAX(id) FROM events WHERE id LIKE ?", (prefix.replace("%", "") + "%",)
+        ).fetchone()[0]
+        n = int(r[len(prefix) :]) + 1 if r else 1
+        event_id = f"{prefix}{n:04d}"
+        self.db.execute("INSERT INTO events(id, created_at) VALUES(?, ?)", (event_id, now()))
+        return event_id
+
+    def events(self, since: str | None = None) -> list[dict[str, Any]]:
+        """Events with their size, languages and span, newest first."""
+        q = (
+            f"SELECT event_id AS id, COUNT(*) AS stories, "
+            f"MIN({WHEN}) AS first, MAX({WHEN}) AS last, "
+            "GROUP_CONCAT(DISTINCT lang) AS langs, "
+            "SUM(duplicate_of IS NOT NULL) AS duplicates "
+            "FROM stories WHERE event_id IS NOT NULL GROUP BY event_id"
+        )
+        rows = [dict(r) for r in self.db.execute(q)]
+        if since:
+            rows = [r for r in rows if (r["last"] or "") >= since]
+        rows.sort(key=lambda r: (r["last"] or "", r["id"]), reverse=True)
+        return rows
+
+    def event_stories(self, event_id: str) -> list[dict[str, Any]]:
+        q = f"SELECT * FROM stories WHERE event_id=? ORDER BY {WHEN}, vid"
+        return [_row(r) for r in self.db.execute(q, (event_id,))]
+
+    def duplicates(self) -> list[dict[str, Any]]:
+        q = "SELECT * FROM stories WHERE duplicate_of IS NOT NULL ORDER BY duplicate_of, vid"
+        return [_row(r) for r in self.db.execute(q)]
 
     # --- vectors -----------------------------------------------------------------------------
 
