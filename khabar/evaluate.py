@@ -7,7 +7,10 @@ Two kinds of file:
 - pairs with `text1`, `text2` and a label (`label` 1/0, or `stance` agree/disagree, where
   other stances are skipped): a pair is predicted positive when its two texts end in one
   event or one duplicate group. Pairs carry no dates, so pair i is dated i*30 days after a
-  base date: the pairs cannot interact, and each is decided as the pipeline would decide it.
+  base date and the pairs cannot interact through events. A text that recurs in several
+  pairs would still tie them together as an exact duplicate, so pairs are split into rounds
+  in which no text appears twice, each run in a home of its own: every pair is decided as
+  the pipeline would decide it.
 """
 
 from __future__ import annotations
@@ -76,23 +79,30 @@ def evaluate(
         raise EvalError(f"{path}: rows need event_id (documents) or text1/text2 (pairs)")
 
     detector, clusterer = calibration.build(thresholds)
-    with tempfile.TemporaryDirectory(prefix="khabar-eval-") as tmp:
-        home = Path(tmp)
-        source = home / "input.jsonl"
-        source.write_text(
-            "".join(json.dumps(d, ensure_ascii=False) + "\n" for d in docs), encoding="utf-8"
-        )
-        store = Store(home / "home")
-        summary = ingest(
-            store,
-            [str(source)],
-            encoder_factory,
-            model_name,
-            after=lambda index: Clustering(store, index, detector, clusterer).run().as_dict(),
-            command="eval",
-        )
-        stories = {s["id"]: s for s in store.iter_stories()}
-        store.close()
+    stories: dict[str, dict[str, Any]] = {}
+    rejected = 0
+    for round_docs in _rounds(docs) if kind == "pairs" else [docs]:
+        with tempfile.TemporaryDirectory(prefix="khabar-eval-") as tmp:
+            home = Path(tmp)
+            source = home / "input.jsonl"
+            source.write_text(
+                "".join(json.dumps(d, ensure_ascii=False) + "\n" for d in round_docs),
+                encoding="utf-8",
+            )
+            store = Store(home / "home")
+            summary = ingest(
+                store,
+                [str(source)],
+                encoder_factory,
+                model_name,
+                after=lambda index, store=store: (
+                    Clustering(store, index, detector, clusterer).run().as_dict()
+                ),
+                command="eval",
+            )
+            rejected += summary.rejected
+            stories.update({s["id"]: s for s in store.iter_stories()})
+            store.close()
 
     def group(sid: str) -> str:
         s = stories[sid]
@@ -102,7 +112,7 @@ def evaluate(
         "file": str(path),
         "kind": kind,
         "stories": len(stories),
-        "rejected": summary.rejected,
+        "rejected": rejected,
         "thresholds": calibration.load(thresholds),
     }
     if kind == "events":
@@ -148,6 +158,23 @@ def _event_docs(rows: list[dict[str, Any]], published_at: str | None) -> list[di
             d["published_at"] = published_at
         docs.append(d)
     return docs
+
+
+def _rounds(docs: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Split pair documents (consecutive twos) into rounds with no repeated text."""
+    from embed.text import normalize
+
+    rounds: list[tuple[set[str], list[dict[str, Any]]]] = []
+    for a, b in zip(docs[0::2], docs[1::2], strict=True):
+        keys = {normalize(a["text"]), normalize(b["text"])}
+        for seen, members in rounds:
+            if not keys & seen:
+                seen |= keys
+                members += [a, b]
+                break
+        else:
+            rounds.append((set(keys), [a, b]))
+    return [members for _, members in rounds]
 
 
 def _pair_docs(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[tuple]]:
