@@ -86,12 +86,15 @@ class DuplicateDetector:
     def translation_value(self, cos: float, a: Evidence, b: Evidence) -> float:
         return cos + self.number_weight * (number_agreement(a, b) - 0.5)
 
-    def describe(self, member: Item, canonical: Item) -> tuple[str, float]:
-        """Kind and score of a group member relative to its canonical story."""
+    def describe(self, member: Item, canonical: Item) -> tuple[str | None, float]:
+        """Kind and score of a group member relative to its canonical story; None when the
+        two state different facts (the member joined through a chain of copies)."""
         if member.content_hash == canonical.content_hash:
             return "exact", 1.0
         cos = float(member.vector @ canonical.vector)
         if member.lang == canonical.lang:
+            if fact_conflict(member.evidence, canonical.evidence):
+                return None, cos
             shingle = containment(member.evidence.shingles, canonical.evidence.shingles)
             return "near", max(cos, shingle)
         return "translation", self.translation_value(cos, member.evidence, canonical.evidence)

@@ -97,7 +97,9 @@ class EventClusterer:
         """
         duplicate_of = duplicate_of or {}
         known_events = known_events or {}
-        table = _CentroidTable(events, items[0].vector.shape[0] if items else 0)
+        if not items:
+            return {}, []
+        table = _CentroidTable(events, items[0].vector.shape[0])
         touched: dict[str, Event] = {}
         assigned: dict[str, str] = {}
         for item in sorted(items, key=lambda i: i.order):

@@ -179,8 +179,8 @@ def _run(ctx: click.Context, paths: tuple[str, ...], as_json: bool, nightly: boo
         except (OSError, ValueError, TypeError) as exc:
             raise Failure(f"thresholds: {exc}") from exc
 
-        def after(index):
-            return Clustering(store, index, detector, clusterer).run().as_dict()
+        def after(index, changed):
+            return Clustering(store, index, detector, clusterer).run(changed).as_dict()
 
     summary = run(
         store,

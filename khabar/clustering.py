@@ -31,6 +31,7 @@ class ClusterSummary:
     duplicates: dict[str, int] | None = None
     new_events: int = 0
     joined_events: int = 0
+    events: list[str] | None = None  # ids of the events that received stories
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -38,6 +39,7 @@ class ClusterSummary:
             "duplicates": self.duplicates or {},
             "new_events": self.new_events,
             "joined_events": self.joined_events,
+            "events": self.events or [],
         }
 
 
@@ -95,25 +97,34 @@ class Clustering:
             by_vid[v]["id"]: to_item(by_vid[v], corrected[i]) for i, v in enumerate(sorted(vids))
         }
 
-    def run(self) -> ClusterSummary:
+    def run(self, changed: list[str] | None = None) -> ClusterSummary:
+        """Cluster the stories without an event; re-check the duplicates of `changed` stories
+        (known ids whose text changed) and of the stories that pointed at them."""
         store = self.store
         summary = ClusterSummary(duplicates={"exact": 0, "near": 0, "translation": 0})
         fresh = store.unclustered()
+        fresh_ids = {s["id"] for s in fresh}
+        recheck = [s for s in store.with_duplicates_of(changed or []) if s["id"] not in fresh_ids]
+        work = fresh + recheck
         summary.stories = len(fresh)
-        if not fresh:
+        if not work:
             return summary
-        days = [story_day(s) for s in fresh]
+        work_ids = {s["id"] for s in work}
+        days = [story_day(s) for s in work]
         reach = max(self.clusterer.close_after_days, self.detector.max_days) + 1
-        context = store.clustered_between(iso_day(min(days) - reach), iso_day(max(days) + reach))
-        items = self.items(fresh + context)
-        new = sorted((items[s["id"]] for s in fresh), key=lambda i: i.order)
-        new_keys = {i.key for i in new}
+        context = [
+            s
+            for s in store.clustered_between(iso_day(min(days) - reach), iso_day(max(days) + reach))
+            if s["id"] not in work_ids
+        ]
+        items = self.items(work + context)
+        queue = sorted((items[s["id"]] for s in work), key=lambda i: i.order)
 
-        # 1. Duplicate links from each new story to an earlier-processed one.
+        # 1. Duplicate links from each story to an earlier-processed one.
         links: list[Link] = []
-        exact = store.same_content([s["content_hash"] for s in fresh])
+        exact = store.same_content([s["content_hash"] for s in work])
         processed: set[str] = {s["id"] for s in context}
-        for item in new:
+        for item in queue:
             candidates = self.candidates(item, items, processed)
             candidates += [
                 self._outside_item(k) for k in exact.get(item.content_hash, []) if k not in items
@@ -122,10 +133,11 @@ class Clustering:
             if link is not None:
                 links.append(link)
             processed.add(item.key)
+        own_links = {lk.key: lk for lk in links}
 
         # 2. Canonical stories of every group touched, existing links included.
         for s in context:
-            if s["duplicate_of"]:
+            if s["duplicate_of"] and s["duplicate_of"] not in work_ids:
                 links.append(Link(s["id"], s["duplicate_of"], s["duplicate_kind"], 0.0))
         order = {k: it.order for k, it in items.items()}
         for link in links:
@@ -136,33 +148,37 @@ class Clustering:
                         items[key] = outside
                         order[key] = outside.order
         groups = canonical_groups([lk for lk in links if lk.other in order], order)
+        flagged = set()
         for member, canon in groups.items():
             kind, score = self.detector.describe(items[member], items[canon])
+            if kind is None:
+                continue
+            flagged.add(member)
             store.update(
                 member,
                 {"duplicate_of": canon, "duplicate_kind": kind, "duplicate_score": round(score, 4)},
             )
-            if member in new_keys:
+            if member in fresh_ids:
                 summary.duplicates[kind] += 1
-        for s in context:  # a former duplicate that became canonical
-            if s["duplicate_of"] and s["id"] not in groups:
+        for s in context + recheck:  # no longer a duplicate: became canonical, or text changed
+            if s["duplicate_of"] and s["id"] not in flagged:
                 store.update(
                     s["id"], {"duplicate_of": None, "duplicate_kind": None, "duplicate_score": None}
                 )
 
-        # 3. Events: duplicates follow the story they were linked to.
-        anchor = {lk.key: lk.other for lk in links if lk.key in new_keys}
-        known = store.events_of(set(anchor.values()) - new_keys)
-        events = self.open_events(context, items)
-        before = {e.id for e in events}
+        # 3. Events for the stories without one: duplicates follow the story they linked to.
+        new = [items[s["id"]] for s in fresh]
+        anchor = {k: lk.other for k, lk in own_links.items() if k in fresh_ids}
+        known = store.events_of(set(anchor.values()) - fresh_ids)
+        events = self.open_events(context + recheck, items)
+        before = {e.id for e in events} | set(known.values())
         assigned, touched = self.clusterer.assign(
             new, events, self.new_event_id, duplicate_of=anchor, known_events=known
         )
         for key, event_id in assigned.items():
             store.update(key, {"event_id": event_id})
-        summary.new_events = sum(
-            1 for e in touched if e.id not in before and e.id not in known.values()
-        )
+        summary.events = sorted(e.id for e in touched)
+        summary.new_events = sum(1 for e in touched if e.id not in before)
         summary.joined_events = len(touched) - summary.new_events
         return summary
 

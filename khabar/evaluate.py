@@ -95,8 +95,8 @@ def evaluate(
                 [str(source)],
                 encoder_factory,
                 model_name,
-                after=lambda index, store=store: (
-                    Clustering(store, index, detector, clusterer).run().as_dict()
+                after=lambda index, changed, store=store: (
+                    Clustering(store, index, detector, clusterer).run(changed).as_dict()
                 ),
                 command="eval",
             )

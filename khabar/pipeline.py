@@ -51,13 +51,14 @@ def ingest(
     model_name: str,
     on_rejection: Callable[[Rejection], None] | None = None,
     progress: ProgressFactory | None = None,
-    after: Callable[[VectorIndex], dict[str, Any]] | None = None,
+    after: Callable[[VectorIndex, list[str]], dict[str, Any]] | None = None,
     command: str = "ingest",
 ) -> Summary:
     """Bring the files into the home. The encoder is created only if something needs it.
 
-    `after` runs inside the same transaction once the index is up to date (the nightly job
-    clusters there), so the whole run commits or nothing does.
+    `after(index, changed_ids)` runs inside the same transaction once the index is up to date
+    (the nightly job clusters there; `changed_ids` are known stories whose text changed), so
+    the whole run commits or nothing does.
     """
     job = _Ingest(store, encoder_factory, model_name, on_rejection, progress)
     job.after, job.command = after, command
@@ -83,9 +84,10 @@ class _Ingest:
         self.progress = progress
         self.summary = Summary()
         self.written: list[int] = []  # vids whose vector or language changed
+        self.changed: list[str] = []  # ids of known stories whose text changed
         self.index: VectorIndex | None = None  # as it was before this run, if sound
         self.index_note = ""
-        self.after: Callable[[VectorIndex], dict[str, Any]] | None = None
+        self.after: Callable[[VectorIndex, list[str]], dict[str, Any]] | None = None
         self.command = "ingest"
 
     def reject(self, r: Rejection) -> None:
@@ -130,7 +132,7 @@ class _Ingest:
                 self.write(pending)
             index, changed = self.update_index()
             if self.after is not None and index is not None:
-                self.summary.clustering = self.after(index)
+                self.summary.clustering = self.after(index, self.changed)
             self.store.record_run(self.command, started, self.summary.as_dict())
         if changed:
             index.save(self.store.home)
@@ -186,6 +188,8 @@ class _Ingest:
                     old_vec = store.vector(old["embed_key"])
                     if old_vec is not None:
                         stats.add([old["lang"]], old_vec[None, :], sign=-1)
+                if (old["content_hash"], old["embed_key"]) != (s["content_hash"], s["embed_key"]):
+                    self.changed.append(s["id"])
                 fields.pop("id")
                 fields["updated_at"] = stamp
                 store.update(s["id"], fields)

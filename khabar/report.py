@@ -21,17 +21,8 @@ from khabar.store import Store
 MAX_EVENTS = 200  # events listed in full; the counts cover all of them
 
 
-def run_events(store: Store, limit: int = MAX_EVENTS) -> list[dict[str, Any]]:
-    """Events that received stories in the most recent run, largest first."""
-    last = store.db.execute("SELECT started_at FROM runs ORDER BY id DESC LIMIT 1").fetchone()
-    since = last[0] if last else ""
-    ids = [
-        r[0]
-        for r in store.db.execute(
-            "SELECT DISTINCT event_id FROM stories WHERE event_id IS NOT NULL AND updated_at >= ?",
-            (since,),
-        )
-    ]
+def run_events(store: Store, ids: list[str], limit: int = MAX_EVENTS) -> list[dict[str, Any]]:
+    """The given events (those that received stories in the run), largest first."""
     events = []
     for eid in ids:
         stories = store.event_stories(eid)
@@ -67,7 +58,7 @@ def _when(story: dict[str, Any]) -> str:
 
 
 def build(store: Store, summary: dict[str, Any]) -> dict[str, Any]:
-    events = run_events(store)
+    events = run_events(store, (summary.get("clustering") or {}).get("events", []))
     kinds = Counter(
         s["duplicate_kind"] for e in events for s in e["stories"] if s["duplicate_kind"]
     )

@@ -211,6 +211,16 @@ class Store:
         q = f"SELECT * FROM stories WHERE event_id IS NOT NULL AND {WHEN} >= ? AND {WHEN} <= ?"
         return [_row(r) for r in self.db.execute(q, (lo, hi + "T99"))]
 
+    def with_duplicates_of(self, ids: list[str]) -> list[dict[str, Any]]:
+        """The stories `ids` and the stories flagged as duplicates of them."""
+        out: dict[str, dict[str, Any]] = {}
+        for sid in ids:
+            for r in self.db.execute(
+                "SELECT * FROM stories WHERE id=? OR duplicate_of=?", (sid, sid)
+            ):
+                out[r["id"]] = _row(r)
+        return list(out.values())
+
     def same_content(self, hashes: Iterable[str]) -> dict[str, list[str]]:
         """Story ids per content hash, across the whole home: exact copies of any age."""
         hashes = sorted(set(hashes))

@@ -1,0 +1,351 @@
+"""DuplicateDetector, canonical_groups and EventClusterer on hand-built items (no model, no I/O).
+
+Vectors are small unit vectors in 8 dimensions built so that the cosine between two of them
+is known exactly; evidence comes from the real `Evidence.of` on normalised text.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from cluster.duplicates import DuplicateDetector, Item, Link, canonical_groups
+from cluster.events import Event, EventClusterer
+from cluster.evidence import Evidence
+from embed.text import normalize
+
+DIM = 8
+
+
+def basis(i: int) -> np.ndarray:
+    v = np.zeros(DIM, dtype=np.float32)
+    v[i] = 1.0
+    return v
+
+
+def at_cos(c: float, base: int = 0, other: int = 1) -> np.ndarray:
+    """A unit vector whose cosine with basis(base) is exactly c."""
+    v = np.zeros(DIM, dtype=np.float32)
+    v[base] = c
+    v[other] = math.sqrt(1 - c * c)
+    return v
+
+
+def item(
+    key: str,
+    vector: np.ndarray,
+    text: str = "",
+    lang: str = "en",
+    day: float = 100.0,
+    rank: int = 0,
+    content_hash: str | None = None,
+) -> Item:
+    return Item(
+        key=key,
+        order=(day, rank),
+        day=day,
+        lang=lang,
+        vector=vector.astype(np.float32),
+        evidence=Evidence.of(normalize(text), lang),
+        content_hash=content_hash or f"hash-{key}",
+    )
+
+
+@pytest.fixture
+def detector() -> DuplicateDetector:
+    # the shipped defaults, spelled out so that a recalibration does not silently change a test
+    return DuplicateDetector(
+        near_cosine=0.90,
+        near_containment=0.80,
+        translation_score=0.45,
+        number_weight=0.2,
+        max_days=7.0,
+    )
+
+
+@pytest.fixture
+def clusterer() -> EventClusterer:
+    return EventClusterer(
+        threshold=0.45,
+        time_scale_days=3.0,
+        time_weight=0.15,
+        close_after_days=7.0,
+        number_weight=0.2,
+    )
+
+
+# --- DuplicateDetector.pair ------------------------------------------------------------------
+
+PORT = "the port of hamburg reopened after the storm"
+BANK = "central bank raises interest rates to fight inflation"
+
+
+def test_exact_when_content_hash_equal(detector: DuplicateDetector) -> None:
+    a = item("a", basis(0), PORT, content_hash="same")
+    b = item("b", basis(1), BANK, lang="fa", content_hash="same")  # vectors orthogonal
+    assert detector.pair(a, b) == ("exact", 1.0)
+    # an exact copy is exact at any age
+    old = item("old", basis(1), BANK, day=10.0, content_hash="same")
+    assert detector.pair(a, old) == ("exact", 1.0)
+
+
+def test_near_same_language_above_near_cosine(detector: DuplicateDetector) -> None:
+    a = item("a", basis(0), PORT)
+    b = item("b", at_cos(0.95), BANK)  # no shared wording, so the cosine decides
+    kind, score = detector.pair(a, b)
+    assert kind == "near"
+    assert score == pytest.approx(0.95, abs=1e-6)
+    below = item("c", at_cos(0.85), BANK)
+    kind, score = detector.pair(a, below)
+    assert kind is None
+    assert score == pytest.approx(0.85, abs=1e-6)
+
+
+def test_near_by_shingle_containment_of_a_trimmed_copy(detector: DuplicateDetector) -> None:
+    full = "officials said the bridge will stay closed for repairs until the end of the month"
+    trimmed = "officials said the bridge will stay closed for repairs"
+    a = item("a", basis(0), full)
+    b = item("b", at_cos(0.5), trimmed)  # low cosine: the shingles decide
+    kind, score = detector.pair(b, a)
+    assert kind == "near"
+    assert score == pytest.approx(1.0)  # every shingle of the trimmed copy is in the full one
+
+
+def test_not_near_when_numbers_conflict(detector: DuplicateDetector) -> None:
+    a = item("a", basis(0), "the storm killed 12 people and closed 40 schools")
+    b = item("b", at_cos(0.99), "the storm killed 15 people and closed 40 schools")
+    kind, score = detector.pair(a, b)
+    assert kind is None
+    assert score == pytest.approx(0.99, abs=1e-6)
+    # losing a number is not a conflict (a trimmed copy): still near
+    c = item("c", at_cos(0.99), "the storm killed 12 people and closed schools")
+    assert detector.pair(a, c)[0] == "near"
+
+
+def test_not_near_when_one_side_negates(detector: DuplicateDetector) -> None:
+    a = item("a", basis(0), "the minister said the talks will resume next week")
+    b = item("b", at_cos(0.99), "the minister said the talks will not resume next week")
+    assert detector.pair(a, b)[0] is None
+    # both negating is no conflict
+    c = item("c", at_cos(0.99), "the minister said the talks will never resume next week")
+    assert detector.pair(b, c)[0] == "near"
+
+
+def test_translation_across_languages(detector: DuplicateDetector) -> None:
+    en = item("en", basis(0), PORT, lang="en")
+    fa = item("fa", at_cos(0.50), "بندر هامبورگ پس از طوفان بازگشایی شد", lang="fa")
+    kind, score = detector.pair(en, fa)
+    assert kind == "translation"
+    assert score == pytest.approx(0.50, abs=1e-6)  # no numbers: agreement 0.5, no change
+    far = item("far", at_cos(0.40), "بندر هامبورگ پس از طوفان بازگشایی شد", lang="fa")
+    assert detector.pair(en, far) == (None, pytest.approx(0.40, abs=1e-6))
+    # a negation in one language only is no conflict across languages
+    neg = item("neg", at_cos(0.50), "بندر هامبورگ بازگشایی نشد و نمی‌شود", lang="fa")
+    assert detector.pair(en, neg)[0] == "translation"
+
+
+def test_translation_number_agreement_moves_the_score(detector: DuplicateDetector) -> None:
+    en = item("en", basis(0), "the boy was 13 and 1,200 people watched the rescue", lang="en")
+    # same numbers, written in Persian digits: cosine 0.40 + 0.2 * (1 - 0.5) = 0.50 -> raised over
+    agree = item("agree", at_cos(0.40), "پسر ۱۳ ساله بود و ۱۲۰۰ نفر نجات را تماشا کردند", lang="fa")
+    kind, score = detector.pair(en, agree)
+    assert kind == "translation"
+    assert score == pytest.approx(0.50, abs=1e-6)
+    # disjoint numbers: cosine 0.50 + 0.2 * (0 - 0.5) = 0.40 -> lowered under 0.45
+    other = item("other", at_cos(0.50), "پسر ۹ ساله بود و ۳۰۰ نفر نجات را تماشا کردند", lang="fa")
+    kind, score = detector.pair(en, other)
+    assert kind is None
+    assert score == pytest.approx(0.40, abs=1e-6)
+
+
+def test_nothing_beyond_max_days(detector: DuplicateDetector) -> None:
+    a = item("a", basis(0), PORT, day=100.0)
+    near_late = item("b", at_cos(0.99), BANK, day=107.5)
+    assert detector.pair(a, near_late) == (None, 0.0)
+    assert detector.pair(near_late, a) == (None, 0.0)
+    trans_late = item("c", at_cos(0.99), BANK, lang="ar", day=92.0)
+    assert detector.pair(a, trans_late) == (None, 0.0)
+    on_the_edge = item("d", at_cos(0.99), BANK, day=107.0)
+    assert detector.pair(a, on_the_edge)[0] == "near"
+
+
+def test_best_prefers_exact_and_skips_itself(detector: DuplicateDetector) -> None:
+    me = item("me", basis(0), PORT, content_hash="h")
+    near = item("near", at_cos(0.99), BANK)
+    exact = item("exact", basis(3), BANK, content_hash="h")
+    weaker = item("weaker", at_cos(0.92), BANK)
+    link = detector.best(me, [me, weaker, near, exact])
+    assert link == Link("me", "exact", "exact", 1.0)
+    link = detector.best(me, [me, weaker, near])
+    assert link is not None and (link.other, link.kind) == ("near", "near")
+    assert link.score == pytest.approx(0.99, abs=1e-6)
+    assert detector.best(me, [me, item("far", basis(2), BANK)]) is None
+
+
+def test_describe_member_against_canonical(detector: DuplicateDetector) -> None:
+    canon = item("c", basis(0), PORT, content_hash="h")
+    assert detector.describe(item("x", basis(1), BANK, content_hash="h"), canon) == ("exact", 1.0)
+    kind, score = detector.describe(item("n", at_cos(0.93), BANK), canon)
+    assert (kind, score) == ("near", pytest.approx(0.93, abs=1e-6))
+    kind, score = detector.describe(item("t", at_cos(0.6), BANK, lang="ar"), canon)
+    assert (kind, score) == ("translation", pytest.approx(0.6, abs=1e-6))
+
+
+# --- canonical_groups ------------------------------------------------------------------------
+
+
+def test_canonical_groups_earliest_by_order() -> None:
+    # chain b -> a, c -> b: one group {a, b, c}; c is the earliest, so it is canonical even
+    # though no link points to it. e -> d: d is earlier. Ties on the day go to the lower rank.
+    links = [
+        Link("b", "a", "near", 0.95),
+        Link("c", "b", "translation", 0.6),
+        Link("e", "d", "exact", 1.0),
+        Link("g", "f", "near", 0.91),
+    ]
+    order = {
+        "a": (10.0, 5),
+        "b": (11.0, 6),
+        "c": (9.0, 9),
+        "d": (20.0, 1),
+        "e": (21.0, 0),
+        "f": (30.0, 8),
+        "g": (30.0, 7),
+    }
+    out = canonical_groups(links, order)
+    assert out == {"a": "c", "b": "c", "e": "d", "f": "g"}
+    assert canonical_groups([], order) == {}
+
+
+# --- EventClusterer --------------------------------------------------------------------------
+
+
+def event(eid: str, vector: np.ndarray, day: float = 100.0, numbers: set | None = None) -> Event:
+    return Event(eid, vector.astype(np.float32), 1, day, day, set(numbers or ()))
+
+
+class Ids:
+    """A new_id callable that records who asked."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def __call__(self, it: Item) -> str:
+        self.calls.append(it.key)
+        return f"new-{it.key}"
+
+
+def test_story_joins_a_close_event(clusterer: EventClusterer) -> None:
+    old = event("ev-old", basis(0))
+    ids = Ids()
+    assigned, touched = clusterer.assign([item("s", at_cos(0.9), day=101.0)], [old], ids)
+    assert assigned == {"s": "ev-old"}
+    assert ids.calls == []
+    assert [e.id for e in touched] == ["ev-old"]
+    assert touched[0].size == 2
+    assert (touched[0].first_day, touched[0].last_day) == (100.0, 101.0)
+
+
+def test_far_in_time_opens_a_new_event_even_with_the_same_vector(
+    clusterer: EventClusterer,
+) -> None:
+    old = event("ev-old", basis(0), day=100.0)
+    ids = Ids()
+    assigned, touched = clusterer.assign([item("late", basis(0), day=108.0)], [old], ids)
+    assert assigned == {"late": "new-late"}
+    assert ids.calls == ["late"]
+    assert [e.id for e in touched] == ["new-late"]
+    assert old.size == 1  # untouched
+    # within close_after_days it joins
+    assigned, _ = clusterer.assign([item("week", basis(0), day=106.5)], [old], Ids())
+    assert assigned == {"week": "ev-old"}
+
+
+def test_low_cosine_opens_a_new_event(clusterer: EventClusterer) -> None:
+    old = event("ev-old", basis(0))
+    assigned, _ = clusterer.assign([item("s", at_cos(0.3), day=100.0)], [old], Ids())
+    assert assigned == {"s": "new-s"}
+
+
+def test_numbers_shared_with_the_event_tip_the_balance(clusterer: EventClusterer) -> None:
+    # cosine 0.40 is under the threshold 0.45; all numbers shared: 0.40 + 0.2 * 0.5 = 0.50
+    old = event("ev-old", basis(0), numbers={"13", "1200"})
+    agree = item("agree", at_cos(0.40), "a boy of 13 and 1200 people")
+    assigned, _ = clusterer.assign([agree], [old], Ids())
+    assert assigned == {"agree": "ev-old"}
+    # none shared: cosine 0.50 - 0.1 = 0.40 -> a new event
+    other = item("other", at_cos(0.50), "a boy of 9 and 77 people")
+    assigned, _ = clusterer.assign([other], [event("ev-old", basis(0), numbers={"13"})], Ids())
+    assert assigned == {"other": "new-other"}
+
+
+def test_duplicate_joins_its_canonicals_event_despite_a_far_vector(
+    clusterer: EventClusterer,
+) -> None:
+    canon = item("canon", basis(0), day=100.0, rank=0)
+    dup = item("dup", basis(1), day=100.5, rank=1)  # orthogonal to the canonical
+    ids = Ids()
+    assigned, touched = clusterer.assign([dup, canon], [], ids, duplicate_of={"dup": "canon"})
+    assert assigned == {"canon": "new-canon", "dup": "new-canon"}
+    assert ids.calls == ["canon"]
+    assert len(touched) == 1 and touched[0].size == 2
+
+
+def test_duplicate_follows_known_events_over_a_better_match(clusterer: EventClusterer) -> None:
+    # The canonical story was assigned in an earlier run to ev-x; ev-y matches the duplicate's
+    # vector perfectly, but a duplicate follows its canonical story.
+    ev_x, ev_y = event("ev-x", basis(0)), event("ev-y", basis(1))
+    dup = item("dup", basis(1), day=100.0)
+    ids = Ids()
+    assigned, touched = clusterer.assign(
+        [dup], [ev_x, ev_y], ids, duplicate_of={"dup": "canon"}, known_events={"canon": "ev-x"}
+    )
+    assert assigned == {"dup": "ev-x"}
+    assert ids.calls == []
+    assert [e.id for e in touched] == ["ev-x"]
+    # the canonical's event no longer open (not passed in): recreated under its own id
+    assigned, touched = clusterer.assign(
+        [dup], [ev_y], Ids(), duplicate_of={"dup": "canon"}, known_events={"canon": "ev-old"}
+    )
+    assert assigned == {"dup": "ev-old"}
+    assert [e.id for e in touched] == ["ev-old"]
+
+
+def test_new_ids_come_from_the_callable_in_time_order(clusterer: EventClusterer) -> None:
+    late = item("late", basis(0), day=102.0, rank=0)
+    early = item("early", basis(0), day=100.0, rank=5)
+    far = item("far", basis(2), day=300.0, rank=1)
+    ids = Ids()
+    assigned, touched = clusterer.assign([far, late, early], [], ids)
+    assert ids.calls == ["early", "far"]
+    assert assigned == {"early": "new-early", "late": "new-early", "far": "new-far"}
+    assert {e.id for e in touched} == {"new-early", "new-far"}
+
+
+def test_existing_event_ids_are_kept(clusterer: EventClusterer) -> None:
+    a, b, c = event("ev-a", basis(0)), event("ev-b", basis(1)), event("ev-c", basis(2))
+    items = [item("s1", basis(0), day=101.0), item("s2", basis(1), day=99.0)]
+    assigned, touched = clusterer.assign(items, [a, b, c], Ids())
+    assert assigned == {"s1": "ev-a", "s2": "ev-b"}
+    assert sorted(e.id for e in touched) == ["ev-a", "ev-b"]
+    assert (a.size, b.size, c.size) == (2, 2, 1)
+    assert (b.first_day, b.last_day) == (99.0, 100.0)
+
+
+def test_many_events_the_right_one_is_found(clusterer: EventClusterer) -> None:
+    # more events than CANDIDATES: the nearest by cosine is still found
+    rng = np.random.default_rng(3)
+    vecs = rng.normal(size=(40, DIM)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    events = [event(f"ev-{i:02d}", v) for i, v in enumerate(vecs)]
+    assigned, _ = clusterer.assign([item("s", vecs[27])], events, Ids())
+    assert assigned == {"s": "ev-27"}
+
+
+def test_many_new_events_grow_the_table(clusterer: EventClusterer) -> None:
+    items = [item(f"s{i:02d}", basis(0), day=100.0 + 10 * i, rank=i) for i in range(40)]
+    assigned, touched = clusterer.assign(items, [], Ids())
+    assert len(set(assigned.values())) == 40
+    assert len(touched) == 40
