@@ -49,13 +49,15 @@ class Link:
 class DuplicateDetector:
     """Decides whether a story duplicates one of its candidates; parameters only, no state."""
 
+    # No defaults: the values live in cluster/calibration.json (cluster.calibration.build).
     def __init__(
         self,
-        near_cosine: float = 0.90,
-        near_containment: float = 0.80,
-        translation_score: float = 0.45,
-        number_weight: float = 0.2,
-        max_days: float = 7.0,
+        *,
+        near_cosine: float,
+        near_containment: float,
+        translation_score: float,
+        number_weight: float,
+        max_days: float,
     ):
         self.near_cosine = near_cosine
         self.near_containment = near_containment

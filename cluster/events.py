@@ -46,13 +46,15 @@ class Event:
 
 
 class EventClusterer:
+    # No defaults: the values live in cluster/calibration.json (cluster.calibration.build).
     def __init__(
         self,
-        threshold: float = 0.45,
-        time_scale_days: float = 3.0,
-        time_weight: float = 0.15,
-        close_after_days: float = 7.0,
-        number_weight: float = 0.2,
+        *,
+        threshold: float,
+        time_scale_days: float,
+        time_weight: float,
+        close_after_days: float,
+        number_weight: float,
     ):
         self.threshold = threshold
         self.time_scale_days = time_scale_days

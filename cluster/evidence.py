@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+SHORT_WORDS = 40  # up to this many words a text is a headline or lead, not a story
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _WORD = re.compile(r"\w+")
 
@@ -82,6 +83,18 @@ def containment(a: set | frozenset, b: set | frozenset) -> float:
     return len(a & b) / small if small else 0.0
 
 
+def number_slots(norm: str) -> frozenset[tuple[str, str, str]]:
+    """(word before, number, word after) for each number: where a copy can change a fact."""
+    w = words(norm)
+    out = set()
+    for i, token in enumerate(w):
+        if token.isdigit():
+            before = w[i - 1] if i > 0 else ""
+            after = w[i + 1] if i + 1 < len(w) else ""
+            out.add((before, token.lstrip("0") or "0", after))
+    return frozenset(out)
+
+
 @dataclass(frozen=True)
 class Evidence:
     """What one story offers for comparison; computed once per story."""
@@ -90,10 +103,32 @@ class Evidence:
     numbers: frozenset[str]
     negations: int
     shingles: frozenset[str]
+    slots: frozenset[tuple[str, str, str]] = frozenset()
+    length: int = 0  # words
 
     @classmethod
     def of(cls, norm: str, lang: str) -> Evidence:
-        return cls(lang, numbers(norm), negation_count(norm, lang), frozenset(shingles(norm)))
+        return cls(
+            lang,
+            numbers(norm),
+            negation_count(norm, lang),
+            frozenset(shingles(norm)),
+            number_slots(norm),
+            len(words(norm)),
+        )
+
+
+def changed_number(a: Evidence, b: Evidence) -> bool:
+    """The same words around a number, with another number between them: '200 people
+    killed' against '300 people killed'. A trimmed copy keeps its numbers where they were."""
+    contexts_a: dict[tuple[str, str], set[str]] = {}
+    for before, n, after in a.slots:
+        contexts_a.setdefault((before, after), set()).add(n)
+    for before, n, after in b.slots:
+        seen = contexts_a.get((before, after))
+        if seen is not None and n not in seen:
+            return True
+    return False
 
 
 def number_agreement(a: Evidence, b: Evidence) -> float:
@@ -104,10 +139,15 @@ def number_agreement(a: Evidence, b: Evidence) -> float:
 
 
 def fact_conflict(a: Evidence, b: Evidence) -> bool:
-    """Each side states a number the other lacks, or only one side negates: a changed fact.
-
-    A trimmed copy loses numbers but adds none, so it is not a conflict.
-    """
+    """A changed fact: each side states a number the other lacks, a number changed in the
+    same place, or only one side negates. A trimmed copy loses numbers but adds none."""
     if a.numbers and b.numbers and (a.numbers - b.numbers) and (b.numbers - a.numbers):
         return True
-    return a.lang == b.lang and (a.negations > 0) != (b.negations > 0)
+    if a.lang != b.lang:
+        return False
+    if changed_number(a, b):
+        return True
+    # Negation is compared only between short texts (headlines, leads): in a long story a
+    # trimmed ending can drop the only negated sentence without changing any fact.
+    short = max(a.length, b.length) <= SHORT_WORDS
+    return short and (a.negations > 0) != (b.negations > 0)

@@ -55,7 +55,7 @@ def item(
 
 @pytest.fixture
 def detector() -> DuplicateDetector:
-    # the shipped defaults, spelled out so that a recalibration does not silently change a test
+    # fixed values, not cluster/calibration.json, so that a recalibration does not change a test
     return DuplicateDetector(
         near_cosine=0.90,
         near_containment=0.80,
