@@ -480,6 +480,10 @@ def eval_cmd(
         )
         click.echo(f"  {name:<24}{cells}")
     click.echo(f"  duplicate kinds         {result['duplicate_kinds']}")
+    if result["kind"] == "pairs":
+        click.echo(f"  pairs {result['pairs']} ({result['positives']} positive)")
+        for name, b in result["baselines"].items():
+            click.echo(f"  baseline {name}: f1 {b['f1']:.4f} at {b['threshold']:.3f}")
 
 
 @main.command("model")

@@ -22,6 +22,8 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from cluster import calibration, metrics
 from embed.encoder import Encoder
 from khabar.clustering import Clustering
@@ -80,6 +82,7 @@ def evaluate(
 
     detector, clusterer = calibration.build(thresholds)
     stories: dict[str, dict[str, Any]] = {}
+    cosines: dict[str, tuple[float, float]] = {}  # pair's first id -> (raw, corrected)
     rejected = 0
     for round_docs in _rounds(docs) if kind == "pairs" else [docs]:
         with tempfile.TemporaryDirectory(prefix="khabar-eval-") as tmp:
@@ -102,6 +105,8 @@ def evaluate(
             )
             rejected += summary.rejected
             stories.update({s["id"]: s for s in store.iter_stories()})
+            if kind == "pairs":
+                cosines.update(_pair_cosines(store, round_docs))
             store.close()
 
     def group(sid: str) -> str:
@@ -136,6 +141,13 @@ def evaluate(
         result["positives"] = sum(labels)
         result["same_event_or_duplicate"] = metrics.pairwise(labels, either)
         result["same_event"] = metrics.pairwise(labels, same_event)
+        scored = [(cosines[a], y) for a, _, y in pairs if a in cosines]
+        result["baselines"] = {
+            "raw_cosine_best_threshold": _oracle([c[0] for c, _ in scored], [y for _, y in scored]),
+            "corrected_cosine_best_threshold": _oracle(
+                [c[1] for c, _ in scored], [y for _, y in scored]
+            ),
+        }
         result["duplicate"] = metrics.pairwise(labels, same_group)
         result["duplicate_kinds"] = _kinds(stories)
     return result
@@ -158,6 +170,35 @@ def _event_docs(rows: list[dict[str, Any]], published_at: str | None) -> list[di
             d["published_at"] = published_at
         docs.append(d)
     return docs
+
+
+def _pair_cosines(store: Store, docs: list[dict[str, Any]]) -> dict[str, tuple[float, float]]:
+    """Raw and language-corrected cosine of each pair, from the home's stored vectors."""
+    from khabar import vectors
+
+    index = vectors.load(store, store.home)
+    out = {}
+    for a, b in zip(docs[0::2], docs[1::2], strict=True):
+        sa, sb = store.get(a["id"]), store.get(b["id"])
+        if sa is None or sb is None:
+            continue
+        raw = np.stack([store.vector(sa["embed_key"]), store.vector(sb["embed_key"])])
+        corrected = index.correct([sa["lang"], sb["lang"]], raw)
+        out[a["id"]] = (float(raw[0] @ raw[1]), float(corrected[0] @ corrected[1]))
+    return out
+
+
+def _oracle(scores: list[float], labels: list[bool]) -> dict[str, float]:
+    """F1 at the best possible threshold: a baseline that has seen the labels."""
+    s, y = np.asarray(scores), np.asarray(labels, dtype=bool)
+    best = {"f1": 0.0, "threshold": 0.0}
+    for t in np.unique(np.round(s, 3)):
+        pred = s >= t
+        tp = int((pred & y).sum())
+        f1 = 2 * tp / (int(pred.sum()) + int(y.sum())) if pred.sum() + y.sum() else 0.0
+        if f1 > best["f1"]:
+            best = {"f1": f1, "threshold": float(t)}
+    return best
 
 
 def _rounds(docs: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
