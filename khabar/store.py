@@ -9,6 +9,7 @@ IMMEDIATE transaction: a crash or an error mid-run leaves the previous committed
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 
 SCHEMA_VERSION = 1
+LOCK_TIMEOUT = float(os.environ.get("KHABAR_LOCK_TIMEOUT", "30"))  # seconds a writer waits
 DB_FILE = "khabar.db"
 
 SCHEMA = """
@@ -95,7 +97,7 @@ class Store:
             )
         self.home.mkdir(parents=True, exist_ok=True)
         try:
-            self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            self.db = sqlite3.connect(self.path, timeout=LOCK_TIMEOUT, isolation_level=None)
             self.db.row_factory = sqlite3.Row
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
@@ -116,8 +118,17 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """One writer at a time; everything inside commits together or not at all."""
-        self.db.execute("BEGIN IMMEDIATE")
+        """One writer at a time; everything inside commits together or not at all. A second
+        writer waits for the first (up to LOCK_TIMEOUT seconds), then stops cleanly."""
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise StoreError(
+                    f"another khabar run is writing to {self.home} and did not finish within "
+                    f"{LOCK_TIMEOUT} s; nothing was changed: run again when it is done"
+                ) from exc
+            raise
         try:
             yield
         except BaseException:
