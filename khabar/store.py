@@ -99,19 +99,31 @@ class Store:
         try:
             self.db = sqlite3.connect(self.path, timeout=LOCK_TIMEOUT, isolation_level=None)
             self.db.row_factory = sqlite3.Row
-            self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
-            self.db.executescript(SCHEMA)
-            version = self.get_meta("schema_version")
-            if version is None:
+            version = self._schema_version()
+            if version is None:  # a new home: create it (the only write a reader may do)
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.executescript(SCHEMA)
                 self.set_meta("schema_version", str(SCHEMA_VERSION))
             elif int(version) != SCHEMA_VERSION:
                 raise StoreError(f"{self.path} has schema {version}, expected {SCHEMA_VERSION}")
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise StoreError(
+                    f"{self.home} is locked by another khabar run: try again when it is done"
+                ) from exc
+            raise StoreError(f"{self.path} is not a readable khabar database ({exc})") from exc
         except sqlite3.DatabaseError as exc:
             raise StoreError(
                 f"{self.path} is not a readable khabar database ({exc}); move it aside and "
                 "re-ingest your files into a fresh home"
             ) from exc
+
+    def _schema_version(self) -> str | None:
+        exists = self.db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'"
+        ).fetchone()
+        return self.get_meta("schema_version") if exists else None
 
     def close(self) -> None:
         self.db.close()
