@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 import os
 import sys
-import unicodedata
 from pathlib import Path
 from typing import Any
 
 import click
+
+from khabar.views import cell, hit_json, hit_line, show_json, story_json, story_line
 
 EXIT_REJECTED = 1
 EXIT_FAILURE = 3
@@ -97,49 +98,6 @@ def _model_name(ctx: click.Context) -> str:
 
 def _echo_json(obj: Any) -> None:
     click.echo(json.dumps(obj, ensure_ascii=False, indent=None, default=str))
-
-
-# --- display helpers for right-to-left text -------------------------------------------------
-
-LRM = "\u200e"
-
-
-def _is_rtl(s: str) -> bool:
-    return any(unicodedata.bidirectional(c) in ("R", "AL") for c in s)
-
-
-def _cell(s: str | None, width: int) -> str:
-    """Fixed-width cell; an RTL value is closed with a left-to-right mark so that the next
-    column does not join its right-to-left run in a bidi-aware terminal."""
-    s = (s or "-").replace("\n", " ")
-    if len(s) > width:
-        s = s[: width - 1] + "…"
-    pad = " " * (width - len(s))
-    return s + (LRM if _is_rtl(s) else "") + pad
-
-
-def _hit_line(rank: int, score: float, story: dict[str, Any], title_width: int = 70) -> str:
-    date = (story.get("published_at") or "-")[:10]
-    title = (story.get("title") or "").replace("\n", " ")
-    if len(title) > title_width:
-        title = title[: title_width - 1] + "…"
-    return (
-        f"{rank:>3}  {score:6.3f}  {_cell(story['id'], 24)}  {_cell(story['lang'], 5)}"
-        f"{_cell(date, 10)}  {_cell(story.get('outlet'), 14)}  {title}"
-    )
-
-
-def _hit_json(rank: int, score: float, story: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "rank": rank,
-        "score": round(score, 4),
-        "id": story["id"],
-        "lang": story["lang"],
-        "published_at": story["published_at"],
-        "outlet": story["outlet"],
-        "title": story["title"],
-        "url": story["url"],
-    }
 
 
 # --- commands -------------------------------------------------------------------------------
@@ -286,14 +244,14 @@ def similar(
         _echo_json(
             {
                 "query": query,
-                "results": [_hit_json(i, h.score, h.story) for i, h in enumerate(hits, 1)],
+                "results": [hit_json(i, h.score, h.story) for i, h in enumerate(hits, 1)],
             }
         )
         return
     if not hits:
         click.echo("no similar stories", err=True)
     for i, h in enumerate(hits, 1):
-        click.echo(_hit_line(i, h.score, h.story))
+        click.echo(hit_line(i, h.score, h.story))
 
 
 @main.command()
@@ -306,7 +264,7 @@ def show(ctx: click.Context, story_id: str, as_json: bool) -> None:
     story = _store(ctx).get(story_id)
     if story is None:
         raise Failure(f"no story with id {story_id!r} in {ctx.obj['home']}")
-    fields = {k: v for k, v in story.items() if k not in ("raw_text", "embed_key", "input_hash")}
+    fields = show_json(story)
     if as_json:
         _echo_json(fields)
         return
@@ -350,10 +308,10 @@ def events(
         if not stories:
             raise Failure(f"no event {event_id!r} in {ctx.obj['home']}")
         if as_json:
-            _echo_json({"id": event_id, "stories": [_story_json(s) for s in stories]})
+            _echo_json({"id": event_id, "stories": [story_json(s) for s in stories]})
             return
         for s in stories:
-            click.echo(_story_line(s))
+            click.echo(story_line(s))
         return
     if since:
         try:
@@ -365,28 +323,15 @@ def events(
     rows = store.events(since)[:limit]
     if as_json:
         for r in rows:
-            r["stories_list"] = [_story_json(s) for s in store.event_stories(r["id"])]
+            r["stories_list"] = [story_json(s) for s in store.event_stories(r["id"])]
             _echo_json(r)
         return
     for r in rows:
         head = store.event_stories(r["id"])[0]
         click.echo(
-            f"{r['id']}  {r['stories']:>4} stories  {_cell(r['langs'], 10)}"
+            f"{r['id']}  {r['stories']:>4} stories  {cell(r['langs'], 10)}"
             f"{(r['first'] or '')[:10]} .. {(r['last'] or '')[:10]}  {head['title'][:70]}"
         )
-
-
-def _story_json(s: dict[str, Any]) -> dict[str, Any]:
-    return {k: s.get(k) for k in EXPORT_FIELDS}
-
-
-def _story_line(s: dict[str, Any]) -> str:
-    dup = f"  [{s['duplicate_kind']} of {s['duplicate_of']}]" if s.get("duplicate_of") else ""
-    date = (s.get("published_at") or "-")[:10]
-    return (
-        f"{_cell(s['id'], 24)}  {_cell(s['lang'], 4)}{_cell(date, 10)}  "
-        f"{_cell(s.get('outlet'), 14)}  {(s['title'] or '')[:70]}{LRM if dup else ''}{dup}"
-    )
 
 
 @main.command()
@@ -398,31 +343,15 @@ def duplicates(ctx: click.Context, as_json: bool) -> None:
     rows = _store(ctx).duplicates()
     if as_json:
         for s in rows:
-            _echo_json(_story_json(s))
+            _echo_json(story_json(s))
         return
     if not rows:
         click.echo("no duplicates", err=True)
     for s in rows:
         click.echo(
-            f"{_cell(s['id'], 24)}  {_cell(s['duplicate_kind'], 11)}  {s['duplicate_score']:.3f}  "
-            f"of {_cell(s['duplicate_of'], 24)}  {_cell(s['lang'], 3)}  {(s['title'] or '')[:60]}"
+            f"{cell(s['id'], 24)}  {cell(s['duplicate_kind'], 11)}  {s['duplicate_score']:.3f}  "
+            f"of {cell(s['duplicate_of'], 24)}  {cell(s['lang'], 3)}  {(s['title'] or '')[:60]}"
         )
-
-
-EXPORT_FIELDS = (
-    "id",
-    "lang",
-    "published_at",
-    "event_id",
-    "duplicate_of",
-    "duplicate_kind",
-    "duplicate_score",
-    "title",
-    "outlet",
-    "url",
-    "date_source",
-    "content_hash",
-)
 
 
 @main.command()
@@ -431,7 +360,7 @@ EXPORT_FIELDS = (
 def export(ctx: click.Context) -> None:
     """Every story as one JSON object per line on stdout."""
     for story in _store(ctx).iter_stories():
-        _echo_json({k: story.get(k) for k in EXPORT_FIELDS})
+        _echo_json(story_json(story))
 
 
 @main.command("eval")
@@ -529,6 +458,18 @@ def reindex(ctx: click.Context) -> None:
         store.set_meta("index_generation", str(generation))
     index.save(store.home)
     click.echo(f"index rebuilt: {len(index)} vectors in {store.home}", err=True)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.pass_context
+@_friendly
+def serve(ctx: click.Context, host: str, port: int) -> None:
+    """The HTTP API (docs at /docs); KHABAR_TOKEN set requires a bearer token."""
+    from khabar.service import serve as run_server
+
+    run_server(ctx.obj["home"], host, port, ctx.obj["model"], _model_name(ctx))
 
 
 if __name__ == "__main__":

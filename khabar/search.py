@@ -30,10 +30,16 @@ class Hit:
 class Searcher:
     """Similarity in the language-corrected space, for a stored story or a new text."""
 
-    def __init__(self, store: Store, encoder_factory: Callable[[], Encoder]):
+    def __init__(
+        self,
+        store: Store,
+        encoder_factory: Callable[[], Encoder],
+        index: VectorIndex | None = None,
+    ):
+        """`index`: one the caller already holds (the HTTP service); else loaded on use."""
         self.store = store
         self.encoder_factory = encoder_factory
-        self._index: VectorIndex | None = None
+        self._index = index
 
     @property
     def index(self) -> VectorIndex:

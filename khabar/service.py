@@ -1,0 +1,513 @@
+"""The HTTP API behind `khabar serve`: the CLI's answers as JSON, for other programs.
+
+Endpoints (OpenAPI docs at /docs): GET /health, GET /similar?id=, POST /similar (free text),
+GET /stories/{id}, GET /events, GET /events/{id}. Answers have the shapes of the CLI's --json
+(the helpers are imported from khabar.cli); searching is khabar.search.Searcher over
+khabar.store.Store, nothing here re-implements either.
+
+Reading while the nightly job writes: every request reads inside one SQLite read transaction
+(WAL gives it the last committed state), on a connection of its own thread. The FAISS index is
+held in memory and shared (searches only read it); each request that needs it compares the
+database's `index_generation` with the held index's and loads the new file when it changed.
+Between the job's commit and its index save, the file is still the old one: the server keeps
+answering from the index it holds and tries again on a later request.
+
+Errors are JSON, `{"error": "...", "detail": ...}`: 4xx for the client's mistakes, 503 when the
+home itself is unusable (with the message that says the fix), 500 without a traceback for
+anything unexpected (logged). Request bodies are capped at MAX_BODY bytes, both by
+Content-Length and while they stream in.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+import logging
+import os
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http import HTTPStatus
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi import Path as PathParam
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from embed.index import IndexError_, VectorIndex
+from embed.model import ModelError
+from khabar import __version__, vectors
+from khabar.search import MAX_K, NotFound, Searcher
+from khabar.sources import normalise_date
+from khabar.store import Store, StoreError
+from khabar.views import hit_json, show_json, story_json
+
+log = logging.getLogger("khabar.service")
+
+MAX_BODY = 1_000_000  # bytes of request body (the README's limit on one story's text)
+TOKEN_ENV = "KHABAR_TOKEN"
+OPEN_PATHS = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"})
+
+
+# --- shared state: the home, the held index, the lazily loaded model ------------------------
+
+
+class _SerialEncoder:
+    """The process's one encoder; calls are serialised (a fast tokenizer is not re-entrant,
+    and two model passes at once on a small CPU only slow each other down)."""
+
+    def __init__(self, encoder: Any, lock: threading.Lock):
+        self._encoder = encoder
+        self._lock = lock
+
+    @property
+    def info(self) -> Any:
+        return self._encoder.info
+
+    def encode(self, texts: list[str], progress: Any = None) -> Any:
+        with self._lock:
+            return self._encoder.encode(texts, progress=progress)
+
+
+class Home:
+    """What one server process knows about its home. Thread-safe."""
+
+    def __init__(self, home: Path, model_spec: str | None, model_name: str):
+        self.home = Path(home)
+        self.model_spec = model_spec
+        self.model_name = model_name
+        self._local = threading.local()
+        self._index: VectorIndex | None = None
+        self._index_lock = threading.Lock()
+        self._failed_load: tuple[int, int, int] | None = None  # (generation, mtime, size)
+        self._encoder: _SerialEncoder | None = None
+        self._model_lock = threading.Lock()
+        self._encode_lock = threading.Lock()
+
+    @contextmanager
+    def reading(self) -> Iterator[Store]:
+        """This thread's connection, inside one read transaction: a consistent snapshot of
+        the last committed state for the whole request."""
+        store = getattr(self._local, "store", None)
+        if store is None:
+            store = Store(self.home, create=False)
+            self._local.store = store
+        store.db.execute("BEGIN")
+        try:
+            yield store
+        finally:
+            store.db.execute("ROLLBACK")  # nothing was written: just end the snapshot
+
+    def generation(self, store: Store) -> int:
+        return int(store.get_meta("index_generation") or 0)
+
+    def index(self, store: Store) -> VectorIndex:
+        """The index for this snapshot: the held one while the database's generation is the
+        same (or older, for a request that began before a reload), else the new file."""
+        wanted = self.generation(store)
+        held = self._index
+        if held is not None and held.generation >= wanted:
+            return held
+        with self._index_lock:
+            held = self._index
+            if held is not None and held.generation >= wanted:
+                return held
+            stamp = self._file_stamp(wanted)
+            if held is not None and stamp == self._failed_load:
+                return held  # that file was already found behind; don't re-read it each time
+            try:
+                index = vectors.load(store, self.home)
+            except IndexError_ as exc:
+                if held is None:
+                    raise
+                self._failed_load = stamp
+                log.warning(
+                    "serving index generation %d: generation %d is not loadable yet (%s)",
+                    held.generation,
+                    wanted,
+                    exc,
+                )
+                return held
+            self._index, self._failed_load = index, None
+            log.info("loaded index generation %d (%d vectors)", index.generation, len(index))
+            return index
+
+    def held_generation(self) -> int | None:
+        return None if self._index is None else self._index.generation
+
+    def _file_stamp(self, generation: int) -> tuple[int, int, int]:
+        from embed.index import INDEX_FILE
+
+        try:
+            st = (self.home / INDEX_FILE).stat()
+        except OSError:
+            return (generation, -1, -1)
+        return (generation, st.st_mtime_ns, st.st_size)
+
+    def encoder(self) -> _SerialEncoder:
+        """The embedding model, loaded on first use (only free-text search needs it)."""
+        if self._encoder is None:
+            with self._model_lock:
+                if self._encoder is None:
+                    from embed import model
+                    from embed.encoder import Encoder
+
+                    m, info = model.load(self.model_spec)
+                    self._encoder = _SerialEncoder(Encoder(m, info), self._encode_lock)
+                    log.info("loaded model %s from %s", info.name, info.path)
+        return self._encoder
+
+    def searcher(self, store: Store) -> Searcher:
+        return Searcher(store, self.encoder, index=self.index(store))
+
+
+# --- request bodies -------------------------------------------------------------------------
+
+K = Annotated[int, Field(ge=1, le=MAX_K, description=f"Number of results, 1..{MAX_K}.")]
+Lang = Annotated[
+    str | None,
+    Field(min_length=1, max_length=16, description="Only stories in this language (fa, ar, ...)."),
+]
+
+
+class TextQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: Annotated[str, Field(strict=True, description="Any text, in any language.")]
+    k: Annotated[int, Field(strict=True, ge=1, le=MAX_K, description=f"1..{MAX_K}")] = 10
+    lang: Lang = None
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("text is empty or only whitespace")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("text is not valid Unicode (a lone surrogate escape)") from None
+        return value
+
+
+class ErrorBody(BaseModel):
+    error: str
+    detail: Any = None
+
+
+# --- the application ------------------------------------------------------------------------
+
+
+def _error_name(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
+    except ValueError:
+        return "error"
+
+
+def _error(status: int, detail: Any, error: str | None = None, headers=None) -> JSONResponse:
+    body = {"error": error or _error_name(status), "detail": detail}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def create_app(
+    home: Path,
+    model_spec: str | None = None,
+    model_name: str = "e5-small",
+    token: str | None = None,
+    max_body: int = MAX_BODY,
+) -> FastAPI:
+    state = Home(home, model_spec, model_name)
+    errors = {
+        404: {"model": ErrorBody, "description": "No such story or event."},
+        422: {"model": ErrorBody, "description": "Invalid parameters."},
+    }
+    app = FastAPI(
+        title="khabar",
+        version=__version__,
+        description=(
+            "The same news across outlets and languages. Answers have the shapes of the "
+            'command line\'s `--json`. Errors are `{"error": ..., "detail": ...}`. With '
+            f"`{TOKEN_ENV}` set, every route but /health and the docs needs "
+            "`Authorization: Bearer <token>`."
+        ),
+        responses={
+            401: {"model": ErrorBody, "description": "Missing or wrong bearer token."},
+            503: {"model": ErrorBody, "description": "The home is unusable (see detail)."},
+        },
+    )
+    app.state.home = state
+    app.add_middleware(_Guard, token=token, max_body=max_body)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _error(exc.status_code, exc.detail, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in exc.errors()
+        ]
+        if any(p["type"] == "json_invalid" for p in problems):
+            return _error(400, problems, error="malformed_json")
+        return _error(422, problems, error="invalid_request")
+
+    @app.exception_handler(StoreError)
+    @app.exception_handler(IndexError_)
+    @app.exception_handler(ModelError)
+    async def unusable(request: Request, exc: Exception) -> JSONResponse:
+        log.error("%s %s: %s", request.method, request.url.path, exc)
+        return _error(503, str(exc))
+
+    @app.get("/health", tags=["service"])
+    def health() -> dict[str, Any]:
+        """Liveness and what is served: stories, the committed index generation, the model.
+
+        `status` is `ok`, `empty` (no stories yet) or `stale` (the database is at a newer
+        generation than the index file can give; `detail` says why)."""
+        with state.reading() as store:
+            count = store.count()
+            generation = state.generation(store)
+            status, detail = "ok", None
+            if count == 0:
+                status = "empty"
+            else:
+                try:
+                    if state.index(store).generation < generation:
+                        status, detail = "stale", "the index file is behind the database"
+                except IndexError_ as exc:
+                    status, detail = "stale", str(exc)
+            out = {
+                "status": status,
+                "home": str(state.home),
+                "stories": count,
+                "index_generation": generation,
+                "serving_generation": state.held_generation(),
+                "model": store.get_meta("model") or state.model_name,
+            }
+            if detail:
+                out["detail"] = detail
+            return out
+
+    @app.get("/similar", tags=["search"], responses=errors)
+    def similar_by_id(
+        story_id: Annotated[
+            str, Query(alias="id", min_length=1, description="A stored story's id.")
+        ],
+        k: Annotated[int, Query(ge=1, le=MAX_K, description=f"1..{MAX_K}")] = 10,
+        lang: Annotated[str | None, Query(min_length=1, max_length=16)] = None,
+    ) -> dict[str, Any]:
+        """Stories most similar to a stored story, across languages (`khabar similar --id`)."""
+        with state.reading() as store:
+            try:
+                hits = state.searcher(store).by_id(story_id, k=k, lang=lang)
+            except NotFound:
+                raise HTTPException(404, f"no story with id {story_id!r}") from None
+            return {
+                "query": {"id": story_id},
+                "results": [hit_json(i, h.score, h.story) for i, h in enumerate(hits, 1)],
+            }
+
+    @app.post("/similar", tags=["search"], responses=errors)
+    def similar_by_text(query: TextQuery) -> dict[str, Any]:
+        """Stories most similar to a free text (`khabar similar TEXT`). The first call loads
+        the embedding model (a few seconds)."""
+        with state.reading() as store:
+            qlang, hits = state.searcher(store).by_text(query.text, k=query.k, lang=query.lang)
+            return {
+                "query": {"text": query.text, "lang": qlang},
+                "results": [hit_json(i, h.score, h.story) for i, h in enumerate(hits, 1)],
+            }
+
+    @app.get("/stories/{story_id:path}", tags=["stories"], responses=errors)
+    def story(story_id: Annotated[str, PathParam(description="A story id.")]) -> dict[str, Any]:
+        """One stored story with its fields (`khabar show --json`)."""
+        with state.reading() as store:
+            found = store.get(story_id)
+        if found is None:
+            raise HTTPException(404, f"no story with id {story_id!r}")
+        return show_json(found)
+
+    @app.get("/events", tags=["events"], responses=errors)
+    def events(
+        since: Annotated[
+            str | None, Query(description="Only events with a story on or after this date.")
+        ] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_K, description="At most this many.")] = 50,
+    ) -> list[dict[str, Any]]:
+        """Events, newest first, each with its stories (`khabar events --json`, as a list)."""
+        if since is not None:
+            try:
+                since = normalise_date(since)
+            except ValueError:
+                msg = f"{since!r} is not an ISO 8601 date (YYYY-MM-DD) or datetime"
+                raise RequestValidationError(
+                    [{"loc": ("query", "since"), "msg": msg, "type": "value_error"}]
+                ) from None
+        with state.reading() as store:
+            rows = store.events(since)[:limit]
+            for r in rows:
+                r["stories_list"] = [story_json(s) for s in store.event_stories(r["id"])]
+        return rows
+
+    @app.get("/events/{event_id}", tags=["events"], responses=errors)
+    def event(event_id: str) -> dict[str, Any]:
+        """One event with its stories (`khabar events --id ID --json`)."""
+        with state.reading() as store:
+            stories = store.event_stories(event_id)
+        if not stories:
+            raise HTTPException(404, f"no event {event_id!r}")
+        return {"id": event_id, "stories": [story_json(s) for s in stories]}
+
+    return app
+
+
+# --- the guard: bearer token, body cap, last-resort 500 -------------------------------------
+
+
+class _Guard:
+    """Pure ASGI middleware in front of the routes.
+
+    - With a token, every path but OPEN_PATHS needs `Authorization: Bearer <token>` (401).
+    - The body is read here, at most `max_body` bytes: a larger Content-Length is refused
+      before reading anything, and a streamed (chunked) body is refused as soon as it passes
+      the cap (413, and the connection is closed). The app then gets the buffered body.
+    - Anything unexpected is logged with its traceback and answered with a JSON 500.
+    """
+
+    def __init__(self, app: Any, token: str | None, max_body: int):
+        self.app = app
+        self.token = token.encode("utf-8") if token else None
+        self.max_body = max_body
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.lower(): v for k, v in scope.get("headers", [])}
+        may_have_body = b"content-length" in headers or b"transfer-encoding" in headers
+        close = [(b"connection", b"close")] if may_have_body else []
+        if self.token and scope["path"] not in OPEN_PATHS and not self._authorized(headers):
+            await _send_json(
+                send,
+                401,
+                {"error": "unauthorized", "detail": "missing or wrong bearer token"},
+                [(b"www-authenticate", b"Bearer"), *close],
+            )
+            return
+        length = headers.get(b"content-length")
+        if length is not None and (not length.strip().isdigit() or int(length) > self.max_body):
+            await self._too_large(send, close)
+            return
+        body = bytearray()
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            if len(body) > self.max_body:
+                await self._too_large(send, close)
+                return
+            more = message.get("more_body", False)
+
+        replayed = False
+
+        async def replay() -> dict:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": bytes(body), "more_body": False}
+            return await receive()
+
+        started = False
+
+        async def tracking_send(message: dict) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, replay, tracking_send)
+        except Exception:
+            log.exception("%s %s failed", scope.get("method"), scope.get("path"))
+            if started:
+                raise
+            await _send_json(
+                send, 500, {"error": "internal_server_error", "detail": "see the server log"}
+            )
+
+    def _authorized(self, headers: dict[bytes, bytes]) -> bool:
+        scheme, _, value = headers.get(b"authorization", b"").partition(b" ")
+        return scheme.lower() == b"bearer" and hmac.compare_digest(value.strip(), self.token)
+
+    async def _too_large(self, send: Any, close: list) -> None:
+        await _send_json(
+            send,
+            413,
+            {"error": "payload_too_large", "detail": f"request body over {self.max_body} bytes"},
+            close or [(b"connection", b"close")],
+        )
+
+
+async def _send_json(send: Any, status: int, body: dict, headers: list | None = None) -> None:
+    data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(data)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": data})
+
+
+# --- running it -----------------------------------------------------------------------------
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(home: Path, host: str, port: int, model_spec: str | None, model_name: str) -> None:
+    """Check the home, warn about a non-loopback bind, run uvicorn until stopped."""
+    import uvicorn
+
+    store = Store(home, create=False)  # a clear StoreError when there is no home yet
+    try:
+        have = store.get_meta("model")
+    finally:
+        store.close()
+    if have is not None and have != model_name:
+        raise StoreError(
+            f"{home} holds vectors of model {have!r}, not {model_name!r}: run with "
+            f"--model {have} or serve another --home"
+        )
+    token = os.environ.get(TOKEN_ENV) or None
+    if not is_loopback(host):
+        print(
+            f"warning: khabar serve is listening on {host}, reachable from other machines"
+            + ("" if token else f"; set {TOKEN_ENV} to require a bearer token"),
+            file=sys.stderr,
+            flush=True,
+        )
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s:  %(name)s: %(message)s")
+    logging.getLogger("khabar").setLevel(logging.INFO)
+    app = create_app(home, model_spec, model_name, token=token)
+    uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)
