@@ -8,6 +8,8 @@ model has embedded before is never embedded again.
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +22,19 @@ from khabar.sources import Rejection, read_paths
 from khabar.store import Store, now
 
 CHUNK = 256  # records prepared and embedded together; bounds memory on large inputs
+CRASH_ENV = "KHABAR_CRASH_AT"
+
+
+def _crash_point(name: str) -> None:
+    """Test hook (tests/test_crash.py): when $KHABAR_CRASH_AT equals `name`, the process kills
+    itself with SIGKILL on the spot, with no rollback and no cleanup, as a power cut or the OOM
+    killer would. The points: "after-read" (the whole input read, its last chunk not yet
+    written: with fewer than CHUNK stories, nothing written at all), "mid-write"
+    (the first chunk of stories and vectors written, not committed), "before-commit" (clustering
+    done, the run recorded, not committed), "after-commit" (committed, the index not yet saved).
+    Without the variable it does nothing."""
+    if os.environ.get(CRASH_ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 @dataclass
@@ -128,12 +143,15 @@ class _Ingest:
                 if len(pending) >= CHUNK:
                     self.write(pending)
                     pending = []
+            _crash_point("after-read")
             if pending:
                 self.write(pending)
             index, changed = self.update_index()
             if self.after is not None and index is not None:
                 self.summary.clustering = self.after(index, self.changed)
             self.store.record_run(self.command, started, self.summary.as_dict())
+            _crash_point("before-commit")
+        _crash_point("after-commit")
         if changed:
             index.save(self.store.home)
         return self.summary
@@ -199,6 +217,7 @@ class _Ingest:
                 self.written.append(vid)
         store.save_lang_stats(stats.sums, stats.counts)
         store.drop_unused_vectors()
+        _crash_point("mid-write")
 
     def dimension(self) -> int:
         return int(self.store.get_meta("dimension") or 0)

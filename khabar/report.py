@@ -1,4 +1,4 @@
-"""The nightly report: the events this run touched, as a JSON file and an HTML page.
+"""The nightly report: the events the run touched, as a JSON file and an HTML page.
 
 Written into HOME/reports/ after the run has committed, named by the run's time, with
 `latest.html` and `latest.json` beside them. The HTML is one self-contained file (inline
@@ -57,8 +57,8 @@ def _when(story: dict[str, Any]) -> str:
     return (story.get("published_at") or story["ingested_at"])[:10]
 
 
-def build(store: Store, summary: dict[str, Any]) -> dict[str, Any]:
-    events = run_events(store, (summary.get("clustering") or {}).get("events", []))
+def build(store: Store, summary: dict[str, Any], event_ids: list[str]) -> dict[str, Any]:
+    events = run_events(store, event_ids)
     kinds = Counter(
         s["duplicate_kind"] for e in events for s in e["stories"] if s["duplicate_kind"]
     )
@@ -78,7 +78,10 @@ def build(store: Store, summary: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_report(store: Store, summary: dict[str, Any]) -> tuple[Path, Path]:
-    report = build(store, summary)
+    """Report the events of every run since the last report: normally this run's, plus those
+    of a run that was killed after its commit and before its report."""
+    last_run, event_ids = store.unreported_events()
+    report = build(store, summary, event_ids)
     folder = store.home / "reports"
     folder.mkdir(exist_ok=True)
     stamp = report["generated_at"].replace(":", "").replace("+0000", "Z")
@@ -87,6 +90,8 @@ def write_report(store: Store, summary: dict[str, Any]) -> tuple[Path, Path]:
     _atomic(html_path, render_html(report))
     _atomic(folder / "latest.json", json_path.read_text(encoding="utf-8"))
     _atomic(folder / "latest.html", html_path.read_text(encoding="utf-8"))
+    with store.transaction():
+        store.set_meta("reported_through_run", str(last_run))
     return html_path, json_path
 
 

@@ -372,3 +372,15 @@ class Store:
             "INSERT INTO runs(command, started_at, finished_at, summary) VALUES(?, ?, ?, ?)",
             (command, started_at, now(), json.dumps(summary, ensure_ascii=False)),
         )
+
+    def unreported_events(self) -> tuple[int, list[str]]:
+        """The last run's id, and the events touched by the runs no report has covered yet
+        (one, unless a run was killed between its commit and its report)."""
+        since = int(self.get_meta("reported_through_run") or 0)
+        last, events = since, set()
+        for run_id, summary in self.db.execute(
+            "SELECT id, summary FROM runs WHERE id > ? ORDER BY id", (since,)
+        ):
+            last = run_id
+            events.update((json.loads(summary).get("clustering") or {}).get("events", []))
+        return last, sorted(events)
