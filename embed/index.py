@@ -106,6 +106,8 @@ class VectorIndex:
             }
         ).encode("utf-8")
         body = faiss.serialize_index(self.index).tobytes()
+        for stale in folder.glob(".index-*"):  # left by a writer killed mid-save
+            stale.unlink(missing_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".index-", dir=folder)
         try:
             with os.fdopen(fd, "wb") as fh:

@@ -84,6 +84,8 @@ def write_report(store: Store, summary: dict[str, Any]) -> tuple[Path, Path]:
     report = build(store, summary, event_ids)
     folder = store.home / "reports"
     folder.mkdir(exist_ok=True)
+    for stale in folder.glob(".tmp-*"):  # left by a run killed while writing its report
+        stale.unlink(missing_ok=True)
     stamp = report["generated_at"].replace(":", "").replace("+0000", "Z")
     html_path, json_path = folder / f"{stamp}.html", folder / f"{stamp}.json"
     _atomic(json_path, json.dumps(report, ensure_ascii=False, indent=1))
@@ -97,9 +99,15 @@ def write_report(store: Store, summary: dict[str, Any]) -> tuple[Path, Path]:
 
 def _atomic(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 # --- HTML ------------------------------------------------------------------------------------
