@@ -453,9 +453,7 @@ def reindex(ctx: click.Context) -> None:
         raise Failure(f"{store.home} has no vectors yet: nothing to index")
     with store.transaction():
         index = vectors.rebuild(store, vectors.load_stats(store, dimension), dimension)
-        generation = int(store.get_meta("index_generation") or 0) + 1
-        index.generation = generation
-        store.set_meta("index_generation", str(generation))
+        vectors.advance(store, index)
     index.save(store.home)
     click.echo(f"index rebuilt: {len(index)} vectors in {store.home}", err=True)
 

@@ -62,10 +62,11 @@ _EPOCH = date(1970, 1, 1).toordinal()
 
 def to_item(story: dict[str, Any], vector: np.ndarray) -> Item:
     norm = textlib.normalize(f"{story['title']}\n{story['text']}")
+    day = story_day(story)
     return Item(
         key=story["id"],
-        order=(story_day(story), story["vid"]),
-        day=story_day(story),
+        order=(day, story["vid"]),
+        day=day,
         lang=story["lang"],
         vector=vector,
         evidence=Evidence.of(norm, story["lang"]),
@@ -89,12 +90,11 @@ class Clustering:
     def items(self, stories: list[dict[str, Any]]) -> dict[str, Item]:
         if not stories:
             return {}
-        vids = [s["vid"] for s in stories]
-        _, langs, raw = self.store.story_vectors(vids)
-        corrected = self.index.correct(langs, raw)
         by_vid = {s["vid"]: s for s in stories}
+        vids, langs, raw = self.store.story_vectors(by_vid)
+        corrected = self.index.correct(langs, raw)
         return {
-            by_vid[v]["id"]: to_item(by_vid[v], corrected[i]) for i, v in enumerate(sorted(vids))
+            by_vid[int(v)]["id"]: to_item(by_vid[int(v)], corrected[i]) for i, v in enumerate(vids)
         }
 
     def run(self, changed: list[str] | None = None) -> ClusterSummary:
@@ -124,8 +124,9 @@ class Clustering:
         links: list[Link] = []
         exact = store.same_content([s["content_hash"] for s in work])
         processed: set[str] = {s["id"] for s in context}
+        key_of = {it.order[1]: key for key, it in items.items()}  # vid -> story id
         for item in queue:
-            candidates = self.candidates(item, items, processed)
+            candidates = self.candidates(item, items, key_of, processed)
             candidates += [
                 self._outside_item(k) for k in exact.get(item.content_hash, []) if k not in items
             ]
@@ -182,16 +183,14 @@ class Clustering:
         summary.joined_events = len(touched) - summary.new_events
         return summary
 
-    def candidates(self, item: Item, items: dict[str, Item], processed: set[str]) -> list[Item]:
-        """Earlier stories near `item` in the corrected space and in time."""
-        scores, vids = self.index.search(item.vector[None, :], NEIGHBOURS + 1)
-        stories = self.store.by_vids(int(v) for v in vids[0] if v >= 0)
-        out = []
-        for s in stories.values():
-            key = s["id"]
-            if key in processed and key in items:
-                out.append(items[key])
-        return out
+    def candidates(
+        self, item: Item, items: dict[str, Item], key_of: dict[int, str], processed: set[str]
+    ) -> list[Item]:
+        """Earlier stories near `item` in the corrected space and in time (the loaded window:
+        a neighbour outside it is too far in time to matter), in vid order."""
+        _, vids = self.index.search(item.vector[None, :], NEIGHBOURS + 1)
+        keys = (key_of.get(int(v)) for v in sorted(int(v) for v in vids[0] if v >= 0))
+        return [items[k] for k in keys if k is not None and k in processed]
 
     def _outside_item(self, key: str) -> Item | None:
         story = self.store.get(key)

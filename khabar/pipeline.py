@@ -241,7 +241,5 @@ class _Ingest:
         else:
             self.summary.index = f"unchanged, {len(index)} vectors"
             return index, False
-        generation = int(store.get_meta("index_generation") or 0) + 1
-        index.generation = generation
-        store.set_meta("index_generation", str(generation))
+        vectors.advance(store, index)
         return index, True

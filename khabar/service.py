@@ -105,7 +105,7 @@ class Home:
             store.db.execute("ROLLBACK")  # nothing was written: just end the snapshot
 
     def generation(self, store: Store) -> int:
-        return int(store.get_meta("index_generation") or 0)
+        return vectors.generation(store)
 
     def index(self, store: Store) -> VectorIndex:
         """The index for this snapshot: the held one while the database's generation is the

@@ -51,10 +51,22 @@ def rebuild(store: Store, stats: LanguageStats, dimension: int) -> VectorIndex:
     return index
 
 
+def generation(store: Store) -> int:
+    """The index generation the database was last committed with."""
+    return int(store.get_meta("index_generation") or 0)
+
+
+def advance(store: Store, index: VectorIndex) -> None:
+    """Give `index` the next generation and record it in the (uncommitted) transaction; the
+    index file must be saved after the commit."""
+    index.generation = generation(store) + 1
+    store.set_meta("index_generation", str(index.generation))
+
+
 def load(store: Store, home: Path) -> VectorIndex:
     """The saved index, checked against the database it was built from."""
     index = VectorIndex.load(home)
-    expected = int(store.get_meta("index_generation") or 0)
+    expected = generation(store)
     if index.generation != expected or len(index) != store.count():
         raise IndexError_(
             f"the index in {home} is behind the database (generation {index.generation} vs "
