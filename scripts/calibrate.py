@@ -116,7 +116,7 @@ def main() -> None:
     ap.add_argument("--write", action="store_true", help="update cluster/calibration.json")
     args = ap.parse_args()
     rng = random.Random(7)
-    m, info = model.load()
+    m, info = model.runtime()
 
     def factory() -> Encoder:
         return Encoder(m, info)

@@ -47,7 +47,7 @@ def main() -> None:
             labels[str(row["id"])] = row["event_id"]
 
     def factory() -> Encoder:
-        return Encoder(*model.load(args.model))
+        return Encoder(*model.runtime(args.model))
 
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(Path(tmp))

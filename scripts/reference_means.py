@@ -30,7 +30,7 @@ def main() -> None:
     ap.add_argument("--model", default=None)
     args = ap.parse_args()
 
-    m, info = model.load(args.model)
+    m, info = model.runtime(args.model)
     encoder = Encoder(m, info)
     records = [r for r in read_paths([args.corpus]) if isinstance(r, Record)]
     stories = [prepare(r, info.name) for r in records]

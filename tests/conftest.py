@@ -57,9 +57,10 @@ def loaded_model():
 
 @pytest.fixture(scope="session")
 def encoder(loaded_model):
+    from embed import model
     from embed.encoder import Encoder
 
-    return Encoder(*loaded_model)
+    return Encoder(*model.runtime())
 
 
 @pytest.fixture(scope="session")

@@ -102,8 +102,17 @@ def long_text() -> str:
     return seed_text(ID_001) + "\n\n" + seed_text(ID_002)
 
 
-def test_windows_cover_a_long_text(encoder, long_text: str) -> None:
-    n = len(encoder.tokenizer(long_text, add_special_tokens=False)["input_ids"])
+@pytest.fixture(scope="module")
+def full_encoder():
+    """Reads whole texts in windows (no token budget)."""
+    from embed.encoder import Encoder
+
+    return Encoder(*modellib.runtime(), token_budget=None)
+
+
+def test_windows_cover_a_long_text(full_encoder, long_text: str) -> None:
+    encoder = full_encoder
+    n = encoder.count(long_text)
     assert 1300 < n < 1800  # about 1500 tokens
     windows = encoder.windows(long_text)
     assert len(windows) >= 3
@@ -112,18 +121,49 @@ def test_windows_cover_a_long_text(encoder, long_text: str) -> None:
     assert "".join(chunk for chunk, _ in windows) == long_text
 
 
-def test_each_window_fits_the_model_with_its_prompt(encoder, long_text: str) -> None:
+def test_each_window_fits_the_model_with_its_prompt(full_encoder, long_text: str) -> None:
     """What the model is given for a window (prompt + window text + specials) must not exceed
-    its limit, or sentence-transformers silently truncates the window's end."""
+    its limit, or the runtime truncates the window's end."""
+    encoder = full_encoder
     info = encoder.info
     sizes = [
-        len(encoder.tokenizer(info.query_prompt + chunk)["input_ids"])
+        encoder.model.count(info.query_prompt + chunk, special=True)
         for chunk, _ in encoder.windows(long_text)
     ]
     assert max(sizes) <= info.max_tokens, sizes
 
 
-def test_long_text_vector_includes_the_tail(encoder, long_text: str) -> None:
+def test_budget_reads_the_lead_only(encoder, full_encoder, long_text: str) -> None:
+    """The default encoder reads the first TOKEN_BUDGET tokens, cut where a word begins."""
+    from embed.encoder import TOKEN_BUDGET
+
+    [(lead, n)] = encoder.windows(long_text)
+    assert long_text.startswith(lead)
+    assert TOKEN_BUDGET - 16 < n <= TOKEN_BUDGET
+    assert long_text[len(lead)] != " " and long_text[len(lead) - 1].isspace()
+    assert encoder.count(lead) == n
+    # Its vector is the vector of that lead, and differs from the whole text's.
+    assert float(encoder.encode([long_text])[0] @ encoder.encode([lead])[0]) > 0.9999
+    assert float(encoder.encode([long_text])[0] @ full_encoder.encode([long_text])[0]) < 0.99
+
+
+@pytest.mark.parametrize("precision, floor", [("fp32", 0.9999), ("bf16", 0.999)])
+def test_lean_runtime_agrees_with_sentence_transformers(
+    loaded_model, long_text: str, precision: str, floor: float
+) -> None:
+    """embed/bert.py against sentence-transformers on the same folder, texts short and long."""
+    st_model, info = loaded_model
+    lean, lean_info = modellib.runtime(precision=precision)
+    assert lean.name == "khabar-bert" and lean_info == info
+    texts = [info.query_prompt + t for t in [*ENGINE_TEXTS, long_text]]
+    theirs = st_model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
+    ours = lean.embed(texts)
+    cosines = (theirs * ours).sum(axis=1)
+    assert cosines.min() >= floor, cosines.tolist()
+
+
+def test_long_text_vector_includes_the_tail(full_encoder, long_text: str) -> None:
+    encoder = full_encoder
     windows = encoder.windows(long_text)
     whole = encoder.encode([long_text])[0]
     first = encoder.encode([windows[0][0]])[0]

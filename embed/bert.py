@@ -1,0 +1,147 @@
+"""A lean runtime for sentence-transformers folders of the BERT + mean pooling + normalise kind.
+
+Why: importing sentence-transformers (with transformers and scikit-learn behind it) takes
+about 5 s on this machine, as long as embedding a hundred stories; this runtime needs only
+torch, safetensors and tokenizers (about 1.4 s), and reads the same folder: `modules.json`,
+`config.json`, `model.safetensors`, `tokenizer.json`, the pooling config and the prompts.
+It computes what sentence-transformers computes (tests/test_model.py checks the two agree to
+a cosine of 0.9999); folders of any other kind are run by sentence-transformers itself
+(`embed/model.py` decides, and `khabar model` says which runtime a folder gets).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+TRANSFORMER = "sentence_transformers.models.Transformer"
+POOLING = "sentence_transformers.models.Pooling"
+NORMALIZE = "sentence_transformers.models.Normalize"
+
+
+def supports(folder: Path) -> str | None:
+    """None when this runtime can run `folder`, else why not."""
+    try:
+        modules = json.loads((folder / "modules.json").read_text(encoding="utf-8"))
+        types = [m["type"] for m in modules]
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        pooling_dir = next(m["path"] for m in modules if m["type"].endswith("Pooling"))
+        pooling = json.loads((folder / pooling_dir / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, KeyError, StopIteration) as exc:
+        return f"not a plain BERT folder ({exc})"
+    if [t.rsplit(".", 1)[-1] for t in types] != ["Transformer", "Pooling", "Normalize"]:
+        return f"modules {types}"
+    if config.get("model_type") not in ("bert", "xlm-roberta"):
+        return f"model_type {config.get('model_type')!r}"
+    if config.get("hidden_act") != "gelu" or config.get("position_embedding_type", "absolute") != (
+        "absolute"
+    ):
+        return "activation or position embedding other than BERT's"
+    modes = [k for k, v in pooling.items() if k.startswith("pooling_mode") and v]
+    if modes != ["pooling_mode_mean_tokens"]:
+        return f"pooling {modes}"
+    if not (folder / "model.safetensors").is_file() or not (folder / "tokenizer.json").is_file():
+        return "no model.safetensors or tokenizer.json"
+    return None
+
+
+class BertEncoder:
+    """Mean-pooled, L2-normalised BERT embeddings; bf16 or fp32 weights."""
+
+    def __init__(self, folder: Path, precision: str = "fp32", max_tokens: int = 512):
+        import torch
+        from safetensors.torch import load_file
+        from tokenizers import Tokenizer
+
+        self.torch = torch
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        self.heads = int(config["num_attention_heads"])
+        self.layers = int(config["num_hidden_layers"])
+        self.eps = float(config.get("layer_norm_eps", 1e-12))
+        self.pad_id = int(config.get("pad_token_id", 0))
+        self.offset = self.pad_id + 1 if config["model_type"] == "xlm-roberta" else 0
+        self.dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+        self.precision = precision
+        self.max_tokens = max_tokens
+        w = load_file(str(folder / "model.safetensors"))
+        w = {k.removeprefix("bert.").removeprefix("roberta."): v for k, v in w.items()}
+        keep = ("LayerNorm", "embeddings")  # normalised in fp32; embeddings are only gathered
+        self.w = {k: v if any(s in k for s in keep) else v.to(self.dtype) for k, v in w.items()}
+        self.dimension = int(config["hidden_size"])
+        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self.tokenizer.no_truncation()
+        self.tokenizer.no_padding()
+
+    name = "khabar-bert"
+
+    def offsets(self, text: str) -> list[tuple[int, int]]:
+        """Character spans of `text`'s tokens, without special tokens."""
+        return self.tokenizer.encode(text, add_special_tokens=False).offsets
+
+    def count(self, text: str, special: bool = False) -> int:
+        return len(self.tokenizer.encode(text, add_special_tokens=special).ids)
+
+    def special_tokens(self) -> int:
+        return self.count("", special=True)
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """One batch of texts (prompt included), cut at `max_tokens`."""
+        torch = self.torch
+        encs = self.tokenizer.encode_batch(texts, add_special_tokens=True)
+        ids = [
+            e.ids[: self.max_tokens - 1] + e.ids[-1:] if len(e.ids) > self.max_tokens else e.ids
+            for e in encs
+        ]
+        n = max(len(x) for x in ids)
+        batch = torch.full((len(ids), n), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(ids), n), dtype=torch.bool)
+        for i, x in enumerate(ids):
+            batch[i, : len(x)] = torch.tensor(x)
+            mask[i, : len(x)] = True
+        with torch.inference_mode():
+            h = self._forward(batch, mask)
+            m = mask.unsqueeze(-1).to(h.dtype)
+            pooled = (h * m).sum(1) / m.sum(1).clamp(min=1)
+            pooled = torch.nn.functional.normalize(pooled.float(), dim=-1)
+        return pooled.numpy()
+
+    def _forward(self, ids, mask):
+        torch, w, F = self.torch, self.w, self.torch.nn.functional
+        b, n = ids.shape
+        positions = torch.arange(self.offset, self.offset + n).unsqueeze(0)
+        x = (
+            w["embeddings.word_embeddings.weight"][ids]
+            + w["embeddings.position_embeddings.weight"][positions]
+            + w["embeddings.token_type_embeddings.weight"][0]
+        )
+        x = self._norm(x, "embeddings.LayerNorm")
+        # No mask when nothing is padded: the fused attention kernel is then used.
+        keep = None if bool(mask.all()) else mask[:, None, None, :]
+        d = x.shape[-1]
+        hd = d // self.heads
+        for i in range(self.layers):
+            p = f"encoder.layer.{i}."
+
+            def lin(t, name, p=p):
+                return F.linear(t, w[p + name + ".weight"], w[p + name + ".bias"])
+
+            def split(t):
+                return t.view(b, n, self.heads, hd).transpose(1, 2)
+
+            q, k, v = (split(lin(x, f"attention.self.{s}")) for s in ("query", "key", "value"))
+            a = F.scaled_dot_product_attention(q, k, v, attn_mask=keep)
+            a = lin(a.transpose(1, 2).reshape(b, n, d), "attention.output.dense")
+            x = self._norm(a + x, p + "attention.output.LayerNorm")
+            hidden = F.gelu(lin(x, "intermediate.dense"))
+            x = self._norm(lin(hidden, "output.dense") + x, p + "output.LayerNorm")
+        return x
+
+    def _norm(self, x, name: str):
+        F = self.torch.nn.functional
+        w = self.w
+        out = F.layer_norm(
+            x.float(), x.shape[-1:], w[name + ".weight"], w[name + ".bias"], self.eps
+        )
+        return out.to(self.dtype)
