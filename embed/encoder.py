@@ -59,21 +59,27 @@ def l2_normalize(x: np.ndarray) -> np.ndarray:
     return (x / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
-# Tokens of each story the model reads: its title and lead (see `Encoder`). Measured with
-# scripts/bench_budget.py: 256 keeps NTREX event and duplicate F1 and costs a third of the
-# full text's compute. Part of every vector's cache key, so changing it re-embeds.
-TOKEN_BUDGET = 384
+# Tokens of each story the model reads: its title and lead, in one model pass (see `Encoder`).
+# Measured (scripts/bench_budget.py, scripts/bench_nightly.py, the seed stories): 512 keeps
+# NTREX's event and duplicate F1 and keeps a scraped Persian story and its Arabic coverage in
+# one event; leads of 256 or 384 tokens lost both; the whole text costs 1.3x the tokens on
+# NTREX. Windows of 256 tokens (WINDOW = 256) were 10% faster end to end, as attention's cost
+# grows with the square of the window, but lost 0.01 of event F1. Part of the cache key.
+TOKEN_BUDGET = 512
+WINDOW = None  # tokens per model pass; None: as many as the model takes
 PRECISIONS = ("auto", "fp32", "bf16")
 
 
 DEFAULT = -1  # "the module's TOKEN_BUDGET", read when used (scripts/bench_budget.py varies it)
 
 
-def encoding_tag(token_budget: int | None = DEFAULT) -> str:
+def encoding_tag(token_budget: int | None = DEFAULT, window: int | None = DEFAULT) -> str:
     """Names how a text becomes a vector beyond the model itself (stored vectors' cache key)."""
     if token_budget == DEFAULT:
         token_budget = TOKEN_BUDGET
-    return f"lead{token_budget}" if token_budget else "full"
+    if window == DEFAULT:
+        window = WINDOW
+    return f"{f'lead{token_budget}' if token_budget else 'full'}-w{window or 'max'}"
 
 
 def cpu_has_bf16() -> bool:
@@ -117,6 +123,7 @@ class Encoder:
         info: ModelInfo,
         batch_size: int = 16,
         token_budget: int | None = DEFAULT,
+        window: int | None = DEFAULT,
     ):
         """`model`: a runtime from `embed.model.runtime()` (it holds the precision)."""
         self.model = model
@@ -128,9 +135,15 @@ class Encoder:
         self.window_tokens = max(16, info.max_tokens - model.special_tokens() - prompt_tokens)
         if token_budget == DEFAULT:
             token_budget = TOKEN_BUDGET
-        self.token_budget = (
-            min(token_budget, self.window_tokens - self.WINDOW_SLACK) if token_budget else None
-        )
+        if window == DEFAULT:
+            window = WINDOW
+        # Each window is re-tokenized with the prompt, which can add a token or two at its
+        # edges (a leading word-start marker): a full-size window keeps a little slack.
+        self.window = min(window or self.window_tokens, self.window_tokens - self.WINDOW_SLACK)
+        # A budget within the model's limit is one pass: what fits next to the prompt.
+        if token_budget and token_budget <= info.max_tokens:
+            token_budget = min(token_budget, self.window)
+        self.token_budget = token_budget or None
 
     @property
     def dimension(self) -> int:
@@ -138,40 +151,41 @@ class Encoder:
 
     @property
     def tag(self) -> str:
-        return encoding_tag(self.token_budget)
+        return encoding_tag(self.token_budget, self.window)
 
     def count(self, text: str) -> int:
         """Tokens of `text` alone (no prompt, no special tokens)."""
         return self.model.count(text)
 
     def windows(self, text: str) -> list[tuple[str, int]]:
-        """Split `text` into (window text, token count) pieces that each fit the model; with a
-        budget, the one piece is the text's first `token_budget` tokens."""
+        """(piece text, token count) pieces that each fit the model: the text's first
+        `token_budget` tokens (all of it without a budget), in windows of `window` tokens,
+        every cut made where a word begins."""
         offsets = self.model.offsets(text)
         n = len(offsets)
-        limit = self.token_budget or self.window_tokens
-        if n <= limit:
-            return [(text, max(n, 1))]
-        # Each piece is re-tokenized on its own, which can add a token or two at its edges
-        # (a leading word-start marker): cut a little short, and only where a word begins.
-        size = limit - (0 if self.token_budget else self.WINDOW_SLACK)
+        stop = n
+        if self.token_budget and n > self.token_budget:
+            stop = self._cut(text, offsets, 0, self.token_budget)
         pieces = []
         start = 0
-        while start < n:
-            end = min(start + size, n)
-            if end < n:
-                cut = end
-                while cut > start + size // 2 and not _starts_word(text, offsets[cut][0]):
-                    cut -= 1
-                if cut > start + size // 2:
-                    end = cut
+        while start < stop:
+            end = min(start + self.window, stop)
+            if end < stop:
+                end = self._cut(text, offsets, start, self.window)
             a = offsets[start][0]
             b = offsets[end][0] if end < n else len(text)
             pieces.append((text[a:b], end - start))
-            if self.token_budget:
-                break
             start = end
-        return pieces
+        return pieces or [(text, 1)]
+
+    @staticmethod
+    def _cut(text: str, offsets: list[tuple[int, int]], start: int, size: int) -> int:
+        """The token index at most `size` after `start` where a word begins (a piece is
+        re-tokenized on its own, and a cut inside a word would change its tokens)."""
+        cut = start + size
+        while cut > start + size // 2 and not _starts_word(text, offsets[cut][0]):
+            cut -= 1
+        return cut if cut > start + size // 2 else start + size
 
     def encode(self, texts: list[str], progress: Progress | None = None) -> np.ndarray:
         """L2-normalised float32 vectors, one row per text; `progress(k)` as texts finish."""

@@ -5,6 +5,14 @@ rebuildable copy for fast search. It records the language means it was built wit
 are corrected exactly like the vectors inside it, and a `generation` that the database also
 records: a mismatch means the index is behind (a crash between the two writes) and must be
 rebuilt, never silently trusted.
+
+Kind by size (scripts/bench_query.py measured both on this machine): up to `FLAT_MAX` vectors
+an exact flat index; above, an inverted file (IVF, nlist = 4*sqrt(N), nprobe 32), whose
+search reads only the probed lists. Readers map the file into memory instead of reading it,
+so a CLI process at a million stories does not first read 1.5 GB: at 1M a flat index took
+8.4 s to load and 160 ms per search, the IVF 0.7 ms per search at recall@10 1.0 on clustered
+synthetic vectors. The file is FAISS's own format followed by a JSON trailer (generation,
+language means, kind), so FAISS can map it directly.
 """
 
 from __future__ import annotations
@@ -19,7 +27,14 @@ from pathlib import Path
 import numpy as np
 
 INDEX_FILE = "index.faiss"
-MAGIC = b"KHABARIX1"
+MAGIC = b"KHABARIX2"  # at the file's end, after the JSON trailer and its 8-byte length
+FLAT_MAX = 50_000  # above this many vectors, an IVF index (see the module docstring)
+NPROBE = 32
+REBUILD_GROWTH = 4  # an IVF trained on N vectors is retrained once it holds 4N
+
+
+def kind_for(count: int) -> str:
+    return "flat" if count <= FLAT_MAX else "ivf"
 
 
 class IndexError_(RuntimeError):
@@ -34,10 +49,41 @@ class VectorIndex:
 
         self.dimension = dimension
         self.index = faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
+        self.kind = "flat"
+        self.trained_on = 0  # vectors an IVF's centroids were trained on
         self.means: dict[str, np.ndarray] = {
             k: np.asarray(v, dtype=np.float32) for k, v in (means or {}).items()
         }
         self.generation = 0
+
+    @classmethod
+    def build(
+        cls, dimension: int, means: dict[str, list[float]], ids: np.ndarray, vectors: np.ndarray
+    ) -> VectorIndex:
+        """An index of the kind that suits `len(ids)`, holding these (corrected) vectors."""
+        import faiss
+
+        obj = cls(dimension, means)
+        n = len(ids)
+        if kind_for(n) == "ivf":
+            nlist = int(4 * np.sqrt(n))
+            rng = np.random.default_rng(0)
+            sample = vectors[np.sort(rng.choice(n, min(n, 64 * nlist), replace=False))]
+            quantizer = faiss.IndexFlatIP(dimension)
+            ivf = faiss.IndexIVFFlat(quantizer, dimension, nlist, faiss.METRIC_INNER_PRODUCT)
+            ivf.train(np.ascontiguousarray(sample, dtype=np.float32))
+            ivf.nprobe = NPROBE
+            obj.index, obj.kind, obj.trained_on = ivf, "ivf", n
+            obj._quantizer = quantizer  # the IVF refers to it; keep it alive
+        obj.add(ids, vectors)
+        return obj
+
+    def outgrown(self) -> bool:
+        """True when another kind, or a retrained IVF, would now serve better."""
+        n = len(self)
+        if kind_for(n) != self.kind:
+            return n > FLAT_MAX * 1.2 or n < FLAT_MAX * 0.8  # no flapping at the boundary
+        return self.kind == "ivf" and n > REBUILD_GROWTH * self.trained_on
 
     def __len__(self) -> int:
         return int(self.index.ntotal)
@@ -79,7 +125,11 @@ class VectorIndex:
             scores, ids = self.index.search(q, k)
         else:
             sel = faiss.IDSelectorBatch(np.asarray(list(allowed), dtype=np.int64))
-            scores, ids = self.index.search(q, k, params=faiss.SearchParameters(sel=sel))
+            if self.kind == "ivf":
+                params = faiss.SearchParametersIVF(sel=sel, nprobe=NPROBE)
+            else:
+                params = faiss.SearchParameters(sel=sel)
+            scores, ids = self.index.search(q, k, params=params)
         return scores, ids
 
     def range_search(
@@ -93,7 +143,7 @@ class VectorIndex:
     # --- persistence ---------------------------------------------------------------------
 
     def save(self, folder: Path) -> None:
-        """Write index and metadata as one file, atomically (temp file, fsync, rename)."""
+        """Write the index and its trailer as one file, atomically (temp file, fsync, rename)."""
         import faiss
 
         folder.mkdir(parents=True, exist_ok=True)
@@ -102,16 +152,19 @@ class VectorIndex:
                 "dimension": self.dimension,
                 "count": len(self),
                 "generation": self.generation,
+                "kind": self.kind,
+                "trained_on": self.trained_on,
                 "means": {k: v.tolist() for k, v in self.means.items()},
             }
         ).encode("utf-8")
-        body = faiss.serialize_index(self.index).tobytes()
         for stale in folder.glob(".index-*"):  # left by a writer killed mid-save
             stale.unlink(missing_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".index-", dir=folder)
         try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(MAGIC + struct.pack("<Q", len(meta)) + meta + body)
+            os.close(fd)
+            faiss.write_index(self.index, tmp)
+            with open(tmp, "ab") as fh:
+                fh.write(meta + struct.pack("<Q", len(meta)) + MAGIC)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, folder / INDEX_FILE)
@@ -120,7 +173,9 @@ class VectorIndex:
                 os.unlink(tmp)
 
     @classmethod
-    def load(cls, folder: Path) -> VectorIndex:
+    def load(cls, folder: Path, writable: bool = False) -> VectorIndex:
+        """The saved index. Readers (`writable=False`) map an IVF's lists instead of reading
+        them; a writer that will add or remove vectors reads the whole file."""
         import faiss
 
         path = folder / INDEX_FILE
@@ -129,23 +184,35 @@ class VectorIndex:
                 f"no index at {path}: run `khabar reindex` to build it from the database"
             )
         try:
-            data = path.read_bytes()
-            if data[: len(MAGIC)] != MAGIC:
-                raise ValueError("not a khabar index file")
-            (n,) = struct.unpack_from("<Q", data, len(MAGIC))
-            start = len(MAGIC) + 8
-            meta = json.loads(data[start : start + n].decode("utf-8"))
-            index = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8, offset=start + n))
-            if not isinstance(index, faiss.IndexIDMap2):
+            with open(path, "rb") as fh:
+                fh.seek(0, os.SEEK_END)
+                end = fh.tell()
+                if end < len(MAGIC) + 8:
+                    raise ValueError("too short to be a khabar index file")
+                fh.seek(end - len(MAGIC) - 8)
+                tail = fh.read(len(MAGIC) + 8)
+                if tail[8:] != MAGIC:
+                    raise ValueError("not a khabar index file (or one from an older version)")
+                (n,) = struct.unpack("<Q", tail[:8])
+                fh.seek(end - len(MAGIC) - 8 - n)
+                meta = json.loads(fh.read(n).decode("utf-8"))
+            flags = 0 if writable else faiss.IO_FLAG_MMAP
+            index = faiss.read_index(str(path), flags)
+            kind = meta.get("kind", "flat")
+            expected = faiss.IndexIDMap2 if kind == "flat" else faiss.IndexIVFFlat
+            if not isinstance(index, expected):
                 raise ValueError(f"unexpected index type {type(index).__name__}")
             if index.ntotal != meta["count"] or index.d != meta["dimension"]:
-                raise ValueError("vector count or dimension differs from the header")
-        except Exception as exc:  # faiss raises RuntimeError, the header ValueError/KeyError
+                raise ValueError("vector count or dimension differs from the trailer")
+        except Exception as exc:  # faiss raises RuntimeError, the trailer ValueError/KeyError
             raise IndexError_(
                 f"index at {path} is unreadable ({exc}): run `khabar reindex` to rebuild it "
                 "from the database"
             ) from exc
         obj = cls(int(meta["dimension"]), meta.get("means"))
-        obj.index = index
+        obj.index, obj.kind = index, kind
+        obj.trained_on = int(meta.get("trained_on", 0))
+        if kind == "ivf":
+            index.nprobe = NPROBE
         obj.generation = int(meta.get("generation", 0))
         return obj

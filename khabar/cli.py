@@ -460,7 +460,7 @@ def reindex(ctx: click.Context) -> None:
         index = vectors.rebuild(store, vectors.load_stats(store, dimension), dimension)
         vectors.advance(store, index)
     index.save(store.home)
-    click.echo(f"index rebuilt: {len(index)} vectors in {store.home}", err=True)
+    click.echo(f"index rebuilt: {len(index)} vectors ({index.kind}) in {store.home}", err=True)
 
 
 @main.command()

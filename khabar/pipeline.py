@@ -117,7 +117,7 @@ class _Ingest:
         pending: list[dict[str, Any]] = []
         with self.store.transaction():
             try:
-                self.index = vectors.load(self.store, self.store.home)
+                self.index = vectors.load(self.store, self.store.home, writable=True)
             except IndexError_ as exc:
                 if self.store.count():
                     self.index_note = f" (the old index was unusable: {exc})"
@@ -232,12 +232,15 @@ class _Ingest:
         index = self.index
         if index is None or vectors.drifted(index, stats):
             index = vectors.rebuild(store, stats, dimension)
-            self.summary.index = f"rebuilt, {len(index)} vectors{self.index_note}"
+            self.summary.index = f"rebuilt ({index.kind}), {len(index)} vectors{self.index_note}"
         elif self.written:
             vids, langs, raw = store.story_vectors(self.written)
             index.remove(vids)
             index.add(vids, index.correct(langs, raw))
             self.summary.index = f"updated {len(vids)}, {len(index)} vectors"
+            if index.outgrown():  # crossed embed.index.FLAT_MAX, or an IVF grew 4x
+                index = vectors.rebuild(store, stats, dimension)
+                self.summary.index = f"rebuilt ({index.kind}), {len(index)} vectors"
         else:
             self.summary.index = f"unchanged, {len(index)} vectors"
             return index, False

@@ -44,11 +44,11 @@ def drifted(index: VectorIndex, stats: LanguageStats) -> bool:
 
 
 def rebuild(store: Store, stats: LanguageStats, dimension: int) -> VectorIndex:
-    index = VectorIndex(dimension, snapshot(stats))
+    """A fresh index of the kind that suits the home's size (embed/index.py)."""
+    means = snapshot(stats)
+    corrector = VectorIndex(dimension, means)
     vids, langs, vecs = store.story_vectors()
-    if len(vids):
-        index.add(vids, index.correct(langs, vecs))
-    return index
+    return VectorIndex.build(dimension, means, vids, corrector.correct(langs, vecs))
 
 
 def generation(store: Store) -> int:
@@ -63,9 +63,9 @@ def advance(store: Store, index: VectorIndex) -> None:
     store.set_meta("index_generation", str(index.generation))
 
 
-def load(store: Store, home: Path) -> VectorIndex:
+def load(store: Store, home: Path, writable: bool = False) -> VectorIndex:
     """The saved index, checked against the database it was built from."""
-    index = VectorIndex.load(home)
+    index = VectorIndex.load(home, writable=writable)
     expected = generation(store)
     if index.generation != expected or len(index) != store.count():
         raise IndexError_(

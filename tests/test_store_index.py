@@ -147,3 +147,69 @@ def test_store_vectors_and_meta_round_trip(tmp_path, vectors: np.ndarray) -> Non
         assert reopened.vector("k1") == pytest.approx(vectors[0])
     finally:
         reopened.close()
+
+
+# --- index kind by size ---------------------------------------------------------------------
+
+
+def _clustered(n: int, d: int = 32, seed: int = 3) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((40, d))
+    x = centres[rng.integers(0, 40, n)] + 0.5 * rng.standard_normal((n, d))
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_large_index_is_ivf_and_finds_what_flat_finds(tmp_path, monkeypatch) -> None:
+    import embed.index as indexlib
+
+    x = _clustered(6000)
+    ids = np.arange(len(x), dtype=np.int64) * 2 + 1
+    flat = VectorIndex.build(32, {}, ids, x)
+    monkeypatch.setattr(indexlib, "FLAT_MAX", 5000)
+    ivf = VectorIndex.build(32, {}, ids, x)
+    assert (flat.kind, ivf.kind) == ("flat", "ivf")
+    assert indexlib.kind_for(5000) == "flat" and indexlib.kind_for(5001) == "ivf"
+    queries = x[:50] + 0.05
+    _, exact = flat.search(queries, 10)
+    _, approx = ivf.search(queries, 10)
+    recall = np.mean([len(set(a) & set(e)) / 10 for a, e in zip(approx, exact, strict=True)])
+    assert recall >= 0.95, recall
+    # Saved, then mapped by a reader and read whole by a writer: same answers.
+    ivf.generation = 7
+    ivf.save(tmp_path)
+    reader = VectorIndex.load(tmp_path)
+    writer = VectorIndex.load(tmp_path, writable=True)
+    assert (reader.kind, reader.generation, len(reader)) == ("ivf", 7, len(x))
+    assert np.array_equal(reader.search(queries, 10)[1], approx)
+    assert writer.remove([int(ids[0])]) == 1 and len(writer) == len(x) - 1
+    assert int(ids[0]) not in set(writer.search(x[:1], 5)[1][0])
+    # Range search and a time window (allowed ids) work on the IVF too.
+    [(scores, found)] = reader.range_search(x[:1], 0.999)
+    assert int(ids[0]) in set(found)
+    _, inside = reader.search(x[:1], 3, allowed=[int(ids[0]), int(ids[1])])
+    assert set(inside[0]) - {-1} <= {int(ids[0]), int(ids[1])}
+
+
+def test_outgrown_index_is_rebuilt_as_ivf_by_the_nightly_job(tmp_path, monkeypatch) -> None:
+    """Crossing FLAT_MAX switches the kind on the run that crosses it, and queries still work."""
+    import json
+
+    from conftest import SHARED_DATA, khabar
+
+    import embed.index as indexlib
+
+    monkeypatch.setattr(indexlib, "FLAT_MAX", 40)
+    src = tmp_path / "docs.jsonl"
+    rows = (SHARED_DATA / "ntrex-dev" / "docs.jsonl").read_text(encoding="utf-8").splitlines()
+    home = tmp_path / "home"
+    src.write_text("\n".join(rows[:30]) + "\n", encoding="utf-8")
+    assert khabar(home, "nightly", str(src)).exit_code == 0
+    assert VectorIndex.load(home).kind == "flat"
+    src.write_text("\n".join(rows[30:90]) + "\n", encoding="utf-8")
+    result = khabar(home, "nightly", str(src))
+    assert result.exit_code == 0, result.output
+    assert "index rebuilt (ivf)" in result.stderr
+    assert VectorIndex.load(home).kind == "ivf"
+    first = json.loads(rows[0])["id"]
+    hits = json.loads(khabar(home, "similar", "--id", first, "--json").stdout)["results"]
+    assert len(hits) == 10
