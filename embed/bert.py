@@ -16,10 +16,6 @@ from pathlib import Path
 
 import numpy as np
 
-TRANSFORMER = "sentence_transformers.models.Transformer"
-POOLING = "sentence_transformers.models.Pooling"
-NORMALIZE = "sentence_transformers.models.Normalize"
-
 
 def supports(folder: Path) -> str | None:
     """None when this runtime can run `folder`, else why not."""
@@ -50,6 +46,8 @@ def supports(folder: Path) -> str | None:
 class BertEncoder:
     """Mean-pooled, L2-normalised BERT embeddings; bf16 or fp32 weights."""
 
+    name = "khabar-bert"
+
     def __init__(self, folder: Path, precision: str = "fp32", max_tokens: int = 512):
         import torch
         from safetensors.torch import load_file
@@ -69,12 +67,9 @@ class BertEncoder:
         w = {k.removeprefix("bert.").removeprefix("roberta."): v for k, v in w.items()}
         keep = ("LayerNorm", "embeddings")  # normalised in fp32; embeddings are only gathered
         self.w = {k: v if any(s in k for s in keep) else v.to(self.dtype) for k, v in w.items()}
-        self.dimension = int(config["hidden_size"])
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.no_truncation()
         self.tokenizer.no_padding()
-
-    name = "khabar-bert"
 
     def offsets(self, text: str) -> list[tuple[int, int]]:
         """Character spans of `text`'s tokens, without special tokens."""

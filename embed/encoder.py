@@ -30,7 +30,11 @@ Progress = Callable[[int], None]
 
 
 class Runtime(Protocol):
-    """What the encoder needs of a model runtime (embed/bert.py, embed.model.STRuntime)."""
+    """What the encoder needs of a model runtime (embed/bert.py, embed/query.py,
+    embed.model.STRuntime)."""
+
+    name: str
+    precision: str
 
     def offsets(self, text: str) -> list[tuple[int, int]]: ...
     def count(self, text: str, special: bool = False) -> int: ...
@@ -112,9 +116,9 @@ class Encoder:
     A story is read up to `token_budget` tokens, cut at a word start: news puts the event in
     the title and lead, and attention's cost grows with length, so the lead gives the same
     events and duplicates for a fraction of the compute (duplicate checks still compare the
-    full texts). With `token_budget=None` the whole text is read in windows instead (see the
-    module docstring). `precision="bf16"` runs the matmuls in bfloat16 under autocast; the
-    vectors agree with fp32 to a cosine of about 0.9999 (tests/test_model.py).
+    full texts). The budget is read in passes of `window` tokens; with `token_budget=None`
+    the whole text is read so (see the module docstring). The runtime holds the precision
+    (embed/model.py).
     """
 
     WINDOW_SLACK = 8  # tokens kept free in each window for re-tokenization at its edges
@@ -131,7 +135,7 @@ class Encoder:
         self.model = model
         self.info = info
         self.batch_size = batch_size
-        self.precision = getattr(model, "precision", "fp32")
+        self.precision = model.precision
         prompt_tokens = model.count(info.query_prompt) if info.query_prompt else 0
         # Tokens of story text that fit in one window next to the prompt and special tokens.
         self.window_tokens = max(16, info.max_tokens - model.special_tokens() - prompt_tokens)
@@ -150,10 +154,6 @@ class Encoder:
     @property
     def dimension(self) -> int:
         return self.info.dimension
-
-    @property
-    def tag(self) -> str:
-        return encoding_tag(self.token_budget, self.window)
 
     def count(self, text: str) -> int:
         """Tokens of `text` alone (no prompt, no special tokens)."""
@@ -206,10 +206,10 @@ class Encoder:
         order = sorted(range(len(chunks)), key=lambda j: -weight[j])
         left = np.bincount(np.asarray(owner), minlength=len(texts))
         vectors = np.zeros((len(chunks), self.dimension), dtype=np.float32)
-        step = self.batch_size * 4
-        for s in range(0, len(order), step):
-            part = order[s : s + step]
-            vectors[part] = self._encode_batch([chunks[j] for j in part])
+        prompt = self.info.query_prompt
+        for s in range(0, len(order), self.batch_size):
+            part = order[s : s + self.batch_size]
+            vectors[part] = self.model.embed([prompt + chunks[j] for j in part])
             if progress:
                 finished = 0
                 for j in part:
@@ -220,15 +220,6 @@ class Encoder:
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         np.add.at(out, np.asarray(owner), vectors * np.asarray(weight, dtype=np.float32)[:, None])
         return l2_normalize(out)
-
-    def _encode_batch(self, chunks: list[str]) -> np.ndarray:
-        prompt = self.info.query_prompt
-        out = np.zeros((len(chunks), self.dimension), dtype=np.float32)
-        for s in range(0, len(chunks), self.batch_size):
-            out[s : s + self.batch_size] = self.model.embed(
-                [prompt + c for c in chunks[s : s + self.batch_size]]
-            )
-        return out
 
 
 @dataclass
