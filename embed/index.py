@@ -56,27 +56,27 @@ class VectorIndex:
         }
         self.generation = 0
 
-    @classmethod
-    def build(
-        cls, dimension: int, means: dict[str, list[float]], ids: np.ndarray, vectors: np.ndarray
-    ) -> VectorIndex:
-        """An index of the kind that suits `len(ids)`, holding these (corrected) vectors."""
+    def fill(self, ids: np.ndarray, vectors: np.ndarray, kind: str | None = None) -> None:
+        """Hold exactly these (corrected) vectors, in the kind of index that suits their
+        number; `kind` forces one (scripts/bench_query.py measures both)."""
         import faiss
 
-        obj = cls(dimension, means)
-        n = len(ids)
-        if kind_for(n) == "ivf":
+        kind = kind or kind_for(len(ids))
+        if kind == "ivf":
+            n = len(ids)
             nlist = int(4 * np.sqrt(n))
             rng = np.random.default_rng(0)
             sample = vectors[np.sort(rng.choice(n, min(n, 64 * nlist), replace=False))]
-            quantizer = faiss.IndexFlatIP(dimension)
-            ivf = faiss.IndexIVFFlat(quantizer, dimension, nlist, faiss.METRIC_INNER_PRODUCT)
+            quantizer = faiss.IndexFlatIP(self.dimension)
+            ivf = faiss.IndexIVFFlat(quantizer, self.dimension, nlist, faiss.METRIC_INNER_PRODUCT)
             ivf.train(np.ascontiguousarray(sample, dtype=np.float32))
             ivf.nprobe = NPROBE
-            obj.index, obj.kind, obj.trained_on = ivf, "ivf", n
-            obj._quantizer = quantizer  # the IVF refers to it; keep it alive
-        obj.add(ids, vectors)
-        return obj
+            self.index, self.trained_on = ivf, n
+            self._quantizer = quantizer  # the IVF refers to it; keep it alive
+        else:
+            self.index, self.trained_on = faiss.IndexIDMap2(faiss.IndexFlatIP(self.dimension)), 0
+        self.kind = kind
+        self.add(ids, vectors)
 
     def outgrown(self) -> bool:
         """True when another kind, or a retrained IVF, would now serve better."""

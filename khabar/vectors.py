@@ -45,10 +45,10 @@ def drifted(index: VectorIndex, stats: LanguageStats) -> bool:
 
 def rebuild(store: Store, stats: LanguageStats, dimension: int) -> VectorIndex:
     """A fresh index of the kind that suits the home's size (embed/index.py)."""
-    means = snapshot(stats)
-    corrector = VectorIndex(dimension, means)
+    index = VectorIndex(dimension, snapshot(stats))
     vids, langs, vecs = store.story_vectors()
-    return VectorIndex.build(dimension, means, vids, corrector.correct(langs, vecs))
+    index.fill(vids, index.correct(langs, vecs))
+    return index
 
 
 def generation(store: Store) -> int:

@@ -3,8 +3,9 @@
 Synthetic vectors (clustered: 384-d, 2,000 random centres with noise, L2-normalised) stand in
 for stories; queries are stored vectors with fresh noise. For each size: the time to load
 the saved index (what a CLI process pays before its first search), single-query search
-p50/p95 (`VectorIndex.search`, as `similar` calls it), and for IVF (nlist = 4*sqrt(N),
-nprobe 32) the same plus recall@10 against the exact flat answer. Prints JSON.
+p50/p95 (`VectorIndex.search`, as `similar` calls it) on the loaded copy, and for the IVF
+(khabar's own, as built above FLAT_MAX) the same plus recall@10 against the exact flat
+answer. Prints JSON.
 
     python scripts/bench_query.py [--sizes 10000,100000,1000000] [--queries 200]
 """
@@ -45,11 +46,37 @@ def timed_search(search, queries: np.ndarray) -> tuple[list[float], list[np.ndar
     return times, ids
 
 
+def measure(kind: str, x: np.ndarray, queries: np.ndarray, k: int) -> tuple[dict, list]:
+    """Build khabar's index of `kind`, save it, load it as a reader does (three times), and
+    time single queries on the loaded copy."""
+    from embed.index import NPROBE, VectorIndex
+
+    with tempfile.TemporaryDirectory() as tmp:
+        index = VectorIndex(x.shape[1])
+        t = time.perf_counter()
+        index.fill(np.arange(len(x), dtype=np.int64), x, kind=kind)
+        build = time.perf_counter() - t
+        index.save(Path(tmp))
+        size_mb = (Path(tmp) / "index.faiss").stat().st_size / 2**20
+        loads = []
+        for _ in range(3):
+            t = time.perf_counter()
+            index = VectorIndex.load(Path(tmp))
+            loads.append(time.perf_counter() - t)
+        times, ids = timed_search(lambda q: index.search(q, k), queries)
+    row = {
+        "file_mib": round(size_mb, 1),
+        "build_s": round(build, 1),
+        "load_s_median": round(statistics.median(loads), 3),
+        "search_ms_p50": pct(times, 50),
+        "search_ms_p95": pct(times, 95),
+    }
+    if kind == "ivf":
+        row |= {"nlist": int(index.index.nlist), "nprobe": NPROBE}
+    return row, ids
+
+
 def main() -> None:
-    import faiss
-
-    from embed.index import VectorIndex
-
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", default="10000,100000,1000000")
     ap.add_argument("--queries", type=int, default=200)
@@ -62,50 +89,13 @@ def main() -> None:
         picks = rng.integers(0, n, args.queries)
         queries = x[picks] + 0.05 * rng.standard_normal((args.queries, d)).astype(np.float32)
         queries /= np.linalg.norm(queries, axis=1, keepdims=True)
-        with tempfile.TemporaryDirectory() as tmp:
-            index = VectorIndex(d)
-            index.add(range(n), x)
-            index.save(Path(tmp))
-            size_mb = (Path(tmp) / "index.faiss").stat().st_size / 2**20
-            loads = []
-            for _ in range(3):
-                t = time.perf_counter()
-                index = VectorIndex.load(Path(tmp))
-                loads.append(time.perf_counter() - t)
-        flat_times, exact = timed_search(lambda q, ix=index: ix.search(q, k), queries)
-        del index
-        nlist = int(4 * np.sqrt(n))
-        t = time.perf_counter()
-        ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, nlist, faiss.METRIC_INNER_PRODUCT)
-        ivf.train(x[rng.choice(n, min(n, 64 * nlist), replace=False)])
-        ivf.add_with_ids(x, np.arange(n, dtype=np.int64))
-        build = time.perf_counter() - t
-        ivf.nprobe = 32
-        ivf_times, approx = timed_search(lambda q, ix=ivf: ix.search(q, k), queries)
-        recall = statistics.mean(
-            len(set(a) & set(e)) / k for a, e in zip(approx, exact, strict=True)
-        )
-        rows.append(
-            {
-                "vectors": n,
-                "flat": {
-                    "file_mib": round(size_mb, 1),
-                    "load_s_median": round(statistics.median(loads), 3),
-                    "search_ms_p50": pct(flat_times, 50),
-                    "search_ms_p95": pct(flat_times, 95),
-                },
-                "ivf": {
-                    "nlist": nlist,
-                    "nprobe": 32,
-                    "build_s": round(build, 1),
-                    "search_ms_p50": pct(ivf_times, 50),
-                    "search_ms_p95": pct(ivf_times, 95),
-                    "recall_at_10": round(recall, 4),
-                },
-            }
-        )
+        flat, exact = measure("flat", x, queries, k)
+        ivf, approx = measure("ivf", x, queries, k)
+        pairs = zip(approx, exact, strict=True)
+        ivf["recall_at_10"] = round(statistics.mean(len(set(a) & set(e)) / k for a, e in pairs), 4)
+        rows.append({"vectors": n, "flat": flat, "ivf": ivf})
         print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
-        del ivf, x
+        del x
     print(json.dumps({"dimension": d, "k": k, "queries": args.queries, "sizes": rows}, indent=1))
 
 

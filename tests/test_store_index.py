@@ -164,9 +164,10 @@ def test_large_index_is_ivf_and_finds_what_flat_finds(tmp_path, monkeypatch) -> 
 
     x = _clustered(6000)
     ids = np.arange(len(x), dtype=np.int64) * 2 + 1
-    flat = VectorIndex.build(32, {}, ids, x)
+    flat, ivf = VectorIndex(32), VectorIndex(32)
+    flat.fill(ids, x)
     monkeypatch.setattr(indexlib, "FLAT_MAX", 5000)
-    ivf = VectorIndex.build(32, {}, ids, x)
+    ivf.fill(ids, x)
     assert (flat.kind, ivf.kind) == ("flat", "ivf")
     assert indexlib.kind_for(5000) == "flat" and indexlib.kind_for(5001) == "ivf"
     queries = x[:50] + 0.05
