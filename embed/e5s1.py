@@ -87,16 +87,8 @@ def read(path: str | Path) -> E5S1:
             raise FormatError(f"{path}: normalisation map length mismatch")
         pos = end
 
-        (n_tensors,) = struct.unpack_from("<i", data, pos)
-        pos += 4
         tensors: dict[str, np.ndarray] = {}
-        for _ in range(n_tensors):
-            (name_len,) = struct.unpack_from("<H", data, pos)
-            name = data[pos + 2 : pos + 2 + name_len].decode("ascii")
-            pos += 2 + name_len
-            dtype = data[pos]
-            count, offset, nbytes = struct.unpack_from("<IQQ", data, pos + 1)
-            pos += 1 + 4 + 16
+        for name, (dtype, count, offset, nbytes) in _directory(data, pos).items():
             raw = memoryview(data)[offset : offset + nbytes]
             if dtype == 0:
                 tensors[name] = np.frombuffer(raw, np.float32, count).copy()
@@ -122,3 +114,36 @@ def read(path: str | Path) -> E5S1:
         norm_map=norm_map,
         tensors=tensors,
     )
+
+
+def _directory(data: bytes, pos: int) -> dict[str, tuple[int, int, int, int]]:
+    """The tensor directory at `pos`: name -> (dtype, count, byte offset, byte length)."""
+    (n_tensors,) = struct.unpack_from("<i", data, pos)
+    pos += 4
+    out = {}
+    for _ in range(n_tensors):
+        (name_len,) = struct.unpack_from("<H", data, pos)
+        name = data[pos + 2 : pos + 2 + name_len].decode("ascii")
+        pos += 2 + name_len
+        dtype = data[pos]
+        count, offset, nbytes = struct.unpack_from("<IQQ", data, pos + 1)
+        pos += 1 + 4 + 16
+        out[name] = (dtype, count, offset, nbytes)
+    return out
+
+
+def layout(data: bytes) -> dict[str, tuple[int, int, int, int]]:
+    """Where each tensor lies in an E5S1 file: name -> (dtype 0 fp32 / 1 Q4_0, count, byte
+    offset, byte length); for writing tuned fp32 tensors into a copy (embed/adapter.py)."""
+    if data[:4] != MAGIC:
+        raise FormatError(f"not an E5S1 model (magic {data[:4]!r})")
+    try:
+        pos = 8 + 28 + 8
+        n_pieces = struct.unpack_from("<5i", data, pos)[0]
+        pos += 20
+        (blob_len,) = struct.unpack_from("<Q", data, pos)
+        pos += 8 + 4 * (n_pieces + 1) + 4 * n_pieces + blob_len
+        _, norm_bytes = struct.unpack_from("<iI", data, pos)
+        return _directory(data, pos + 8 + norm_bytes)
+    except struct.error as exc:
+        raise FormatError(f"truncated E5S1 file ({exc})") from exc

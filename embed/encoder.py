@@ -16,6 +16,7 @@ running sums kept by the store and updated as stories arrive.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,12 +44,22 @@ class Runtime(Protocol):
 
 
 REFERENCE_DIR = Path(__file__).parent / "reference"
+ENV_REFERENCE = "KHABAR_REFERENCE_DIR"  # more NAME.json files, looked at before the shipped
 
 
 def load_reference(model_name: str) -> dict[str, np.ndarray]:
-    """Shipped per-language mean vectors for a model, if any (see scripts/reference_means.py)."""
-    path = REFERENCE_DIR / f"{model_name}.json"
-    if not path.is_file():
+    """Per-language mean vectors for a model, if any: from $KHABAR_REFERENCE_DIR (for a
+    model of one's own), else shipped (see scripts/reference_means.py)."""
+    dirs = [Path(os.environ[ENV_REFERENCE])] if os.environ.get(ENV_REFERENCE) else []
+    path = next(
+        (
+            d / f"{model_name}.json"
+            for d in [*dirs, REFERENCE_DIR]
+            if (d / f"{model_name}.json").is_file()
+        ),
+        None,
+    )
+    if path is None:
         return {}
     data = json.loads(path.read_text(encoding="utf-8"))
     return {lang: np.asarray(v, dtype=np.float64) for lang, v in data["means"].items()}

