@@ -1,28 +1,38 @@
-"""Exact, near and translated duplicates.
+"""Exact, near and translated duplicates, decided by learned probabilities.
 
 Each story is compared with earlier candidates (the pipeline finds them with the vector
 index); a duplicate points to the canonical story of its group, the earliest published and
 then the first ingested. Kinds:
 
 - `exact`: the same text after normalisation and boilerplate removal (equal content hash);
-- `near`: same language, copied or lightly edited (republished agency copy, a new headline,
-  a trimmed ending): a high language-corrected cosine or a high shingle containment;
-- `translation`: another language, same article: the corrected cosine, moved up or down by
-  how far the two stories' numbers agree.
+- `near`: same language, copied or lightly edited (a republished agency copy, a new
+  headline, a trimmed ending): the `near` scorer's probability that the two are copies of
+  one article reaches its threshold;
+- `translation`: another language, same article: the `translation` scorer's probability.
 
-A changed fact (each side has a number the other lacks, or one side negates) is never a
-`near` duplicate; for translations the number agreement is a soft term instead, since
-translators do write some numbers out in words. The thresholds come from
-`cluster/calibration.json` (see scripts/calibrate.py) and can be overridden.
+Both scorers are logistic models over the pair features of cluster/features.py, fitted by
+scripts/calibrate.py and stored in cluster/calibration.json. Beside the near scorer, one
+text held whole in the other (word 3-shingle containment of at least `contained`, over at
+least `contained_min_shingles` shingles: a trimmed or retitled republication) is a near
+copy by rule: a labelled set of paraphrases cannot teach that, and a learned weight on
+containment picked up the sets' quirks instead (scripts/calibrate.py reports it). One rule
+stands above both: a changed fact (each side has a number the other lacks, a number changed between
+the same words, or one of two headlines negates) is never a near copy, whatever the
+probability, because a republisher does not change facts and a reader must be able to rely
+on that. For translations the numbers are evidence, not a rule: translators write some
+numbers out in words.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from cluster.evidence import Evidence, containment, fact_conflict, number_agreement
+from cluster.evidence import Evidence, changed_number, containment, fact_conflict
+from cluster.features import pair_features
+from cluster.scorer import LogisticScorer
 
 
 @dataclass
@@ -43,77 +53,136 @@ class Link:
     key: str  # the story that duplicates
     other: str  # the story it duplicates
     kind: str  # exact | near | translation
-    score: float
+    score: float  # the probability that the two are copies of one article
+
+
+@dataclass
+class Decision:
+    """Two stories judged as copies or not, with what the judgement rests on."""
+
+    kind: str | None  # exact | near | translation | None
+    probability: float
+    scorer: str | None = None  # near | translation; None for exact or out of reach
+    features: dict[str, float] = field(default_factory=dict)
+    veto: str | None = None  # the rule that refused a near copy
+    rule: str | None = None  # "contained": a near copy by the containment rule
+
+    def as_dict(self, scorers: dict[str, LogisticScorer] | None = None) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "kind": self.kind,
+            "probability": round(self.probability, 4),
+            "scorer": self.scorer,
+        }
+        if self.veto:
+            out["veto"] = self.veto
+        if self.rule:
+            out["rule"] = self.rule
+        if self.features:
+            out["features"] = {k: round(v, 4) for k, v in self.features.items()}
+            if scorers and self.scorer in scorers:
+                out["contributions"] = scorers[self.scorer].explain(self.features)
+        return out
+
+
+def veto(a: Evidence, b: Evidence) -> str | None:
+    """Why two same-language texts cannot be near copies of each other, if they cannot."""
+    if not fact_conflict(a, b):
+        return None
+    if a.numbers and b.numbers and (a.numbers - b.numbers) and (b.numbers - a.numbers):
+        return "each states a number the other lacks"
+    if changed_number(a, b):
+        return "a number changed between the same words"
+    return "one of two headlines negates what the other states"
 
 
 class DuplicateDetector:
     """Decides whether a story duplicates one of its candidates; parameters only, no state."""
 
-    # No defaults: the values live in cluster/calibration.json (cluster.calibration.build).
     def __init__(
         self,
         *,
-        near_cosine: float,
-        near_containment: float,
-        translation_score: float,
-        number_weight: float,
+        near: LogisticScorer,
+        translation: LogisticScorer,
         max_days: float,
+        contained: float,
+        contained_min_shingles: int,
     ):
-        self.near_cosine = near_cosine
-        self.near_containment = near_containment
-        self.translation_score = translation_score
-        self.number_weight = number_weight
+        self.near = near
+        self.translation = translation
         self.max_days = max_days
+        self.contained = contained
+        self.contained_min_shingles = contained_min_shingles
 
-    def get_params(self) -> dict[str, float]:
-        return dict(self.__dict__)
+    @property
+    def scorers(self) -> dict[str, LogisticScorer]:
+        return {"near": self.near, "translation": self.translation}
 
-    def pair(self, a: Item, b: Item) -> tuple[str | None, float]:
-        """(kind or None, score) for two stories, regardless of which came first."""
+    def get_params(self) -> dict[str, Any]:
+        return {
+            "near": self.near.to_dict(),
+            "translation": self.translation.to_dict(),
+            "max_days": self.max_days,
+            "contained": self.contained,
+            "contained_min_shingles": self.contained_min_shingles,
+        }
+
+    def holds(self, a: Item, b: Item) -> bool:
+        """One text held whole in the other (same language)."""
+        small = min(len(a.evidence.shingles), len(b.evidence.shingles))
+        if small < self.contained_min_shingles:
+            return False
+        return containment(a.evidence.shingles, b.evidence.shingles) >= self.contained
+
+    def judge(self, a: Item, b: Item) -> Decision:
+        """The decision for two stories, whatever their distance in time (`describe`)."""
         if a.content_hash == b.content_hash:
-            return "exact", 1.0
-        if abs(a.day - b.day) > self.max_days:
-            return None, 0.0
-        cos = float(a.vector @ b.vector)
+            return Decision("exact", 1.0)
+        feats = pair_features(a, b)
         if a.lang == b.lang:
-            if fact_conflict(a.evidence, b.evidence):
-                return None, cos
-            shingle = containment(a.evidence.shingles, b.evidence.shingles)
-            if cos >= self.near_cosine or shingle >= self.near_containment:
-                return "near", max(cos, shingle)
-            return None, cos
-        score = self.translation_value(cos, a.evidence, b.evidence)
-        return ("translation" if score >= self.translation_score else None), score
+            p = self.near.probability(feats)
+            why = veto(a.evidence, b.evidence)
+            held = self.holds(a, b)
+            kind = "near" if why is None and (held or p >= self.near.threshold) else None
+            d = Decision(kind, p, "near", feats, why)
+            d.rule = "contained" if held and why is None else None
+            return d
+        p = self.translation.probability(feats)
+        kind = "translation" if p >= self.translation.threshold else None
+        return Decision(kind, p, "translation", feats)
 
-    def translation_value(self, cos: float, a: Evidence, b: Evidence) -> float:
-        return cos + self.number_weight * (number_agreement(a, b) - 0.5)
+    def pair(self, a: Item, b: Item) -> Decision:
+        """As `judge`, but stories more than `max_days` apart are never copies (an exact copy
+        is one at any distance)."""
+        if a.content_hash != b.content_hash and abs(a.day - b.day) > self.max_days:
+            return Decision(None, 0.0)
+        return self.judge(a, b)
 
-    def describe(self, member: Item, canonical: Item) -> tuple[str | None, float]:
-        """Kind and score of a group member relative to its canonical story; None when the
-        two state different facts (the member joined through a chain of copies)."""
-        if member.content_hash == canonical.content_hash:
-            return "exact", 1.0
-        cos = float(member.vector @ canonical.vector)
-        if member.lang == canonical.lang:
-            if fact_conflict(member.evidence, canonical.evidence):
-                return None, cos
-            shingle = containment(member.evidence.shingles, canonical.evidence.shingles)
-            return "near", max(cos, shingle)
-        return "translation", self.translation_value(cos, member.evidence, canonical.evidence)
+    def describe(self, member: Item, canonical: Item) -> Decision:
+        """A group member against its canonical story (it may have joined through a chain
+        of copies): the kind its own evidence supports; None when the two state different
+        facts. The kind follows the languages: a member is a translation of a canonical in
+        another language even where its own probability is lower."""
+        d = self.judge(member, canonical)
+        if d.kind is None and d.veto is None:
+            d.kind = "near" if member.lang == canonical.lang else "translation"
+        return d
 
-    def best(self, item: Item, candidates: list[Item]) -> Link | None:
+    def best(self, item: Item, candidates: list[Item]) -> tuple[Link, Decision] | None:
         """The strongest duplicate link from `item` to one of `candidates`, if any."""
-        best: Link | None = None
+        best: tuple[Link, Decision] | None = None
         rank = {"exact": 2, "near": 1, "translation": 1}
         for c in candidates:
             if c.key == item.key:
                 continue
-            kind, score = self.pair(item, c)
-            if kind is None:
+            d = self.pair(item, c)
+            if d.kind is None:
                 continue
-            link = Link(item.key, c.key, kind, score)
-            if best is None or (rank[kind], score) > (rank[best.kind], best.score):
-                best = link
+            if best is not None:
+                mine, theirs = (rank[d.kind], d.probability), (rank[best[0].kind], best[0].score)
+                # Ties go to the smaller id, never to the order candidates came in.
+                if mine < theirs or (mine == theirs and c.key > best[0].other):
+                    continue
+            best = (Link(item.key, c.key, d.kind, d.probability), d)
         return best
 
 
@@ -138,6 +207,6 @@ def canonical_groups(links: list[Link], order: dict[str, tuple]) -> dict[str, st
         groups.setdefault(find(x), []).append(x)
     out: dict[str, str] = {}
     for members in groups.values():
-        canon = min(members, key=lambda k: order[k])
+        canon = min(members, key=lambda k: (order[k], k))
         out.update({m: canon for m in members if m != canon})
     return out

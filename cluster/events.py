@@ -1,15 +1,19 @@
-"""Incremental, time-aware event clustering with stable ids.
+"""Incremental, time-aware event clustering with stable ids, on learned probabilities.
 
-In the manner of news-stream clustering systems (e.g. Miranda et al., 2018, "Multilingual
-clustering of streaming news"): stories arrive in time order, each joins the best open event
-or opens a new one. The score of a story against an event combines
-- the language-corrected cosine to the event's centroid,
-- time: a penalty growing like a Gaussian in the days between the story and the event's
-  span (scale `time_scale_days`); an event is closed to stories more than
-  `close_after_days` away from it,
-- specific evidence: the share of the story's numbers that the event's stories also state.
-A duplicate always joins the event of its canonical story. Event ids are given once and
-never change: a night's run only adds stories and events.
+In the manner of news-stream clustering systems (Miranda et al., 2018, "Multilingual
+clustering of streaming news"): stories arrive in time order; each joins the open event it
+most probably belongs to, or opens a new one. A story is judged against an event's members,
+not against one member (single link lets a chain of near neighbours drift from one event
+into the next) and not against the centroid alone (which blurs the particulars): the event
+scorer (a logistic model over the pair features of cluster/features.py, fitted by
+scripts/calibrate.py) gives the log-odds that the story and a member report one event, for
+the `members` members nearest to the story, and their mean is the story's log-odds for the
+event. Publication time enters as a fixed prior, not a fitted one (the development data has
+no real dates): a penalty that grows like a Gaussian in the days between the story and the
+event's span, up to `time_weight` log-odds, and no story joins an event more than
+`close_after_days` away. The story joins the best event whose probability reaches the
+scorer's threshold. A duplicate always joins the event of its canonical story. Event ids
+are given once and never change: a night's run only adds stories and events.
 
 The clusterer holds parameters only; the open events are passed in and handed back.
 """
@@ -19,10 +23,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from cluster.duplicates import Item
+from cluster.features import pair_features
+from cluster.scorer import LogisticScorer, sigmoid
 
 
 @dataclass
@@ -32,7 +39,7 @@ class Event:
     size: int
     first_day: float
     last_day: float
-    numbers: set[str] = field(default_factory=set)
+    members: list[Item] = field(default_factory=list)
 
     def centroid(self) -> np.ndarray:
         return self.vector_sum / max(float(np.linalg.norm(self.vector_sum)), 1e-12)
@@ -42,45 +49,99 @@ class Event:
         self.size += 1
         self.first_day = min(self.first_day, item.day)
         self.last_day = max(self.last_day, item.day)
-        self.numbers |= item.evidence.numbers
+        self.members.append(item)
+
+
+@dataclass
+class Match:
+    """A story against one event: the probability and what it rests on."""
+
+    event: str
+    probability: float
+    logit: float
+    gap_days: float
+    time_penalty: float
+    compared: list[tuple[str, float]]  # (member id, probability of that pair), nearest first
+    features: dict[str, float]  # the pair features against the nearest member
+
+    def as_dict(self, scorer: LogisticScorer | None = None) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "event": self.event,
+            "probability": round(self.probability, 4),
+            "gap_days": round(self.gap_days, 2),
+            "time_penalty": round(self.time_penalty, 3),
+            "compared": [{"id": k, "probability": round(p, 4)} for k, p in self.compared],
+            "features": {k: round(v, 4) for k, v in self.features.items()},
+        }
+        if scorer is not None and self.features:
+            out["contributions"] = scorer.explain(self.features)
+        return out
 
 
 class EventClusterer:
-    # No defaults: the values live in cluster/calibration.json (cluster.calibration.build).
     def __init__(
         self,
         *,
-        threshold: float,
+        scorer: LogisticScorer,
+        members: int,
         time_scale_days: float,
         time_weight: float,
         close_after_days: float,
-        number_weight: float,
     ):
-        self.threshold = threshold
+        self.scorer = scorer
+        self.members = members
         self.time_scale_days = time_scale_days
         self.time_weight = time_weight
         self.close_after_days = close_after_days
-        self.number_weight = number_weight
 
-    CANDIDATES = 16  # events scored in full per story, the nearest by cosine
+    CANDIDATES = 16  # events scored in full per story, the nearest by centroid cosine
 
-    def get_params(self) -> dict[str, float]:
-        return dict(self.__dict__)
+    @property
+    def threshold(self) -> float:
+        return self.scorer.threshold
+
+    def get_params(self) -> dict[str, Any]:
+        return {
+            "scorer": self.scorer.to_dict(),
+            "members": self.members,
+            "time_scale_days": self.time_scale_days,
+            "time_weight": self.time_weight,
+            "close_after_days": self.close_after_days,
+        }
 
     def gap_days(self, item: Item, event: Event) -> float:
         if event.first_day <= item.day <= event.last_day:
             return 0.0
         return min(abs(item.day - event.first_day), abs(item.day - event.last_day))
 
-    def score(self, item: Item, event: Event) -> float:
+    def time_penalty(self, gap: float) -> float:
+        return self.time_weight * (1 - math.exp(-(gap**2) / (2 * self.time_scale_days**2)))
+
+    def match(self, item: Item, event: Event) -> Match | None:
+        """The story against the event's nearest members; None when the event is closed to
+        it (too far in time) or empty."""
         gap = self.gap_days(item, event)
-        if gap > self.close_after_days:
-            return -math.inf
-        cos = float(item.vector @ event.centroid())
-        time_penalty = self.time_weight * (1 - math.exp(-(gap**2) / (2 * self.time_scale_days**2)))
-        nums = item.evidence.numbers
-        agree = len(nums & event.numbers) / len(nums) if nums and event.numbers else 0.5
-        return cos - time_penalty + self.number_weight * (agree - 0.5)
+        if gap > self.close_after_days or not event.members:
+            return None
+        others = [m for m in event.members if m.key != item.key]
+        if not others:
+            return None
+        sims = np.array([float(item.vector @ m.vector) for m in others])
+        order = sorted(range(len(others)), key=lambda i: (-sims[i], others[i].key))
+        nearest = [others[i] for i in order[: self.members]]
+        feats = [pair_features(item, m) for m in nearest]
+        logits = [self.scorer.logit(f) for f in feats]
+        penalty = self.time_penalty(gap)
+        z = float(np.mean(logits)) - penalty
+        return Match(
+            event=event.id,
+            probability=sigmoid(z),
+            logit=z,
+            gap_days=gap,
+            time_penalty=penalty,
+            compared=[(m.key, sigmoid(lg)) for m, lg in zip(nearest, logits, strict=True)],
+            features=feats[0],
+        )
 
     def assign(
         self,
@@ -89,31 +150,44 @@ class EventClusterer:
         new_id: Callable[[Item], str],
         duplicate_of: dict[str, str] | None = None,
         known_events: dict[str, str] | None = None,
-    ) -> tuple[dict[str, str], list[Event]]:
+    ) -> tuple[dict[str, str], list[Event], dict[str, dict[str, Any]]]:
         """Put each item, in time order, into an event.
 
         `duplicate_of` maps a duplicate's key to its canonical story's key; the duplicate
         joins that story's event, found among this call's assignments or in `known_events`
         (story key -> event id, for stories assigned in earlier runs). Returns
-        {item key: event id} and the events touched or created.
+        {item key: event id}, the events touched or created, and for each item why it went
+        where it went ({"rule": "duplicate" | "joined" | "opened", "match": ..., "best": ...}).
         """
         duplicate_of = duplicate_of or {}
         known_events = known_events or {}
         if not items:
-            return {}, []
+            return {}, [], {}
         table = _CentroidTable(events, items[0].vector.shape[0])
         touched: dict[str, Event] = {}
         assigned: dict[str, str] = {}
-        for item in sorted(items, key=lambda i: i.order):
+        why: dict[str, dict[str, Any]] = {}
+        for item in sorted(items, key=lambda i: (i.order, i.key)):
             canon = duplicate_of.get(item.key)
             target = (assigned.get(canon) or known_events.get(canon)) if canon else None
-            if target is None:
-                best, best_score = None, self.threshold
+            if target is not None:
+                why[item.key] = {"rule": "duplicate", "of": canon}
+            else:
+                best: Match | None = None
                 for event in table.nearest(item.vector, self.CANDIDATES):
-                    s = self.score(item, event)
-                    if s >= best_score:
-                        best, best_score = event, s
-                target = best.id if best is not None else None
+                    m = self.match(item, event)
+                    if m is None:
+                        continue
+                    if best is None or (m.logit, best.event) > (best.logit, m.event):
+                        best = m
+                if best is not None and best.probability >= self.threshold:
+                    target = best.event
+                    why[item.key] = {"rule": "joined", "match": best.as_dict(self.scorer)}
+                else:
+                    why[item.key] = {
+                        "rule": "opened",
+                        "best": None if best is None else best.as_dict(self.scorer),
+                    }
             if target is None:
                 target = new_id(item)
             event = table.get(target)
@@ -125,7 +199,7 @@ class EventClusterer:
             table.refresh(event)
             touched[target] = event
             assigned[item.key] = target
-        return assigned, list(touched.values())
+        return assigned, list(touched.values()), why
 
 
 class _CentroidTable:
@@ -156,9 +230,10 @@ class _CentroidTable:
         self.matrix[self.row[event.id]] = event.centroid() if event.size else 0.0
 
     def nearest(self, vector: np.ndarray, k: int) -> list[Event]:
+        """The k events of highest centroid cosine, ties by id (not by table order)."""
         n = len(self.events)
         if n == 0:
             return []
         sims = self.matrix[:n] @ vector
-        top = np.argpartition(-sims, k)[:k] if n > k else np.arange(n)
-        return [self.events[i] for i in top]
+        idx = np.argpartition(-sims, k)[:k] if n > k else np.arange(n)
+        return sorted((self.events[i] for i in idx), key=lambda e: e.id)

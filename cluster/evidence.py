@@ -19,9 +19,17 @@ SHORT_WORDS = 40  # up to this many words a text is a headline or lead, not a st
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _WORD = re.compile(r"\w+")
 
-# Negation markers per language, as whole words after normalisation (Arabic and Persian
-# letters unified by embed.text.normalize, so ي/ی and ك/ک variants need not be listed).
-NEGATIONS = {
+# `embed.text.normalize` writes Arabic yeh and kaf as Persian ی and ک: word lists written
+# in Arabic spelling must be folded the same way, or "ليس" never meets a normalised "لیس".
+_AS_NORMALISED = str.maketrans({"ي": "ی", "ى": "ی", "ك": "ک", "ة": "ه", "أ": "ا", "إ": "ا"})
+
+
+def _normalised(words: set[str]) -> set[str]:
+    return {w.translate(_AS_NORMALISED) for w in words}
+
+
+# Negation markers per language, as whole words (written as usual, folded as normalised).
+_NEGATION_WORDS = {
     "en": {"not", "no", "never", "without", "denies", "denied", "deny", "neither", "nor"},
     "ar": {
         "لا",
@@ -40,16 +48,33 @@ NEGATIONS = {
     },
     "fa": {"نه", "نیست", "نیستند", "نبود", "نبودند", "نخواهد", "عدم", "بدون", "هرگز", "تکذیب"},
 }
+NEGATIONS = {lang: _normalised(ws) for lang, ws in _NEGATION_WORDS.items()}
+# Scale words after a number belong to it: "165 مليار" and "165 مليون" are different numbers,
+# and "165 billion" in English states the number "165 مليار" states in Arabic.
+SCALES = {
+    w.translate(_AS_NORMALISED): tag
+    for tag, ws in {
+        "k": ("thousand", "ألف", "آلاف", "هزار"),
+        "m": ("million", "millions", "مليون", "ملايين", "میلیون"),
+        "b": ("billion", "billions", "مليار", "مليارات", "میلیارد"),
+        "t": ("trillion", "تريليون", "تریلیون"),
+    }.items()
+    for w in ws
+}
 # Persian present-tense negation, written with ZWNJ that normalize removes: "نمی‌شود" -> "نمیشود".
 _PERSIAN_NEG_PREFIX = "نمی"
 
 
 def numbers(norm: str) -> frozenset[str]:
-    """Numbers as written, separators removed, leading zeros dropped: '1,200' -> '1200'."""
+    """Numbers as written, separators removed, leading zeros dropped: '1,200' -> '1200';
+    with the scale word that follows: '165 billion' -> '165b'."""
     out = set()
     for m in _NUMBER.finditer(norm):
         digits = re.sub(r"[.,]", "", m.group())
-        out.add(digits.lstrip("0") or "0")
+        value = digits.lstrip("0") or "0"
+        after = _WORD.match(norm, m.end() + 1) if norm[m.end() : m.end() + 1] == " " else None
+        scale = SCALES.get(after.group()) if after else None
+        out.add(value + scale if scale else value)
     return frozenset(out)
 
 
@@ -95,6 +120,64 @@ def number_slots(norm: str) -> frozenset[tuple[str, str, str]]:
     return frozenset(out)
 
 
+# Persian and Arabic spell one name with different letters: پوتین / بوتين, گ / ك, چ / ج.
+# `embed.text.normalize` has already unified yeh, kaf, alef and heh forms; these fold the
+# letters Arabic lacks onto the ones Arabic writes for them, for name matching only.
+_CROSS_SCRIPT = str.maketrans({"پ": "ب", "چ": "ج", "ژ": "ز", "گ": "ک"})
+TERM_MIN = 4  # letters: shorter words are mostly function words in fa, ar and en alike
+
+
+def fold(word: str) -> str:
+    return word.translate(_CROSS_SCRIPT)
+
+
+# News agencies a lead credits ("به گزارش ایرنا", "نقلا عن رويترز", "(Reuters) -"), as
+# written after `normalize` and `fold`. A republished copy keeps its source's credit; two
+# reports crediting different agencies are two reports. Looked for in a story's lead only.
+# Names that are also common words (مهر "Mehr"/a month, فارس "Fars"/Persian, میزان, دانشجو)
+# count only right after a marker ("خبرگزاری مهر", "به گزارش فارس").
+AGENCIES = frozenset(
+    fold(w)
+    for w in (
+        "ایرنا ایسنا ایلنا ایمنا تسنیم خبرانلاین تابناک شبستان رکنا اقتصادانلاین عصرایران "
+        "فرارو همشهری واس وام سانا کونا بترا الاناضول سبوتنیک اسبوتنیک اسپوتنیک الجزیره "
+        "العربیه رویترز reuters afp xinhua tass interfax anadolu irna isna dpa ansa efe"
+    ).split()
+)
+AMBIGUOUS_AGENCIES = frozenset(
+    fold(w) for w in "مهر فارس میزان دانشجو برنا قنا انتخاب ap ria bbc cnn".split()
+)
+_MARKERS = frozenset(fold(w) for w in "گزارش خبرگزاری خبرنگار نقلا وکاله agency".split())
+_ALIASES = {
+    fold(a): b
+    for a, b in (
+        ("اسبوتنیک", "سبوتنیک"),
+        ("اسپوتنیک", "سبوتنیک"),
+        ("رویترز", "reuters"),
+        ("irna", "ایرنا"),
+        ("isna", "ایسنا"),
+    )
+}
+LEAD_WORDS = 60
+
+
+def terms(norm: str) -> frozenset[str]:
+    """Content words, cross-script folded, digits left to `numbers`."""
+    return frozenset(fold(w) for w in _WORD.findall(norm) if len(w) >= TERM_MIN and not w.isdigit())
+
+
+def attributions(norm: str) -> frozenset[str]:
+    """The news agencies a story's lead names (its first LEAD_WORDS words)."""
+    found = set()
+    previous = ""
+    for w in _WORD.findall(norm)[:LEAD_WORDS]:
+        w = fold(w)
+        if w in AGENCIES or (w in AMBIGUOUS_AGENCIES and previous in _MARKERS):
+            found.add(_ALIASES.get(w, w))
+        previous = w
+    return frozenset(found)
+
+
 @dataclass(frozen=True)
 class Evidence:
     """What one story offers for comparison; computed once per story."""
@@ -105,6 +188,8 @@ class Evidence:
     shingles: frozenset[str]
     slots: frozenset[tuple[str, str, str]] = frozenset()
     length: int = 0  # words
+    terms: frozenset[str] = frozenset()
+    sources: frozenset[str] = frozenset()  # credited sources (agencies)
 
     @classmethod
     def of(cls, norm: str, lang: str) -> Evidence:
@@ -115,6 +200,8 @@ class Evidence:
             frozenset(shingles(norm)),
             number_slots(norm),
             len(words(norm)),
+            terms(norm),
+            attributions(norm),
         )
 
 

@@ -1,7 +1,9 @@
 """DuplicateDetector, canonical_groups and EventClusterer on hand-built items (no model, no I/O).
 
 Vectors are small unit vectors in 8 dimensions built so that the cosine between two of them
-is known exactly; evidence comes from the real `Evidence.of` on normalised text.
+is known exactly; evidence comes from the real `Evidence.of` on normalised text. The scorers
+have hand-set weights (not cluster/calibration.json, so that a refit does not change a test),
+chosen so that each decision's boundary sits at a cosine one can read off the test.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import pytest
 from cluster.duplicates import DuplicateDetector, Item, Link, canonical_groups
 from cluster.events import Event, EventClusterer
 from cluster.evidence import Evidence
+from cluster.scorer import LogisticScorer
 from embed.text import normalize
 
 DIM = 8
@@ -53,27 +56,39 @@ def item(
     )
 
 
+def scorer(intercept: float, **weights: float) -> LogisticScorer:
+    return LogisticScorer.from_dict(
+        {"kind": "logistic", "threshold": 0.5, "intercept": intercept, "weights": weights}
+    )
+
+
 @pytest.fixture
 def detector() -> DuplicateDetector:
-    # fixed values, not cluster/calibration.json, so that a recalibration does not change a test
     return DuplicateDetector(
-        near_cosine=0.90,
-        near_containment=0.80,
-        translation_score=0.45,
-        number_weight=0.2,
+        # near at cosine 0.9 with no shared wording; a contained copy at a low cosine
+        near=scorer(-45.0, cosine=50.0),
+        # a translation at cosine 0.45 when the numbers say nothing (agreement 0.5)
+        translation=scorer(-11.0, cosine=20.0, numbers_agree=4.0),
         max_days=7.0,
+        contained=0.95,
+        contained_min_shingles=8,
     )
 
 
 @pytest.fixture
 def clusterer() -> EventClusterer:
+    # one event at cosine 0.45 against the mean of the 3 nearest members
     return EventClusterer(
-        threshold=0.45,
+        scorer=scorer(-9.0, cosine=20.0, numbers_agree=4.0, cross_language=0.0),
+        members=3,
         time_scale_days=3.0,
-        time_weight=0.15,
+        time_weight=3.0,
         close_after_days=7.0,
-        number_weight=0.2,
     )
+
+
+def logit(p: float) -> float:
+    return math.log(p / (1 - p))
 
 
 # --- DuplicateDetector.pair ------------------------------------------------------------------
@@ -85,90 +100,98 @@ BANK = "central bank raises interest rates to fight inflation"
 def test_exact_when_content_hash_equal(detector: DuplicateDetector) -> None:
     a = item("a", basis(0), PORT, content_hash="same")
     b = item("b", basis(1), BANK, lang="fa", content_hash="same")  # vectors orthogonal
-    assert detector.pair(a, b) == ("exact", 1.0)
+    d = detector.pair(a, b)
+    assert (d.kind, d.probability) == ("exact", 1.0)
     # an exact copy is exact at any age
     old = item("old", basis(1), BANK, day=10.0, content_hash="same")
-    assert detector.pair(a, old) == ("exact", 1.0)
+    assert detector.pair(a, old).kind == "exact"
 
 
-def test_near_same_language_above_near_cosine(detector: DuplicateDetector) -> None:
+def test_near_same_language_on_the_probability(detector: DuplicateDetector) -> None:
     a = item("a", basis(0), PORT)
     b = item("b", at_cos(0.95), BANK)  # no shared wording, so the cosine decides
-    kind, score = detector.pair(a, b)
-    assert kind == "near"
-    assert score == pytest.approx(0.95, abs=1e-6)
-    below = item("c", at_cos(0.85), BANK)
-    kind, score = detector.pair(a, below)
-    assert kind is None
-    assert score == pytest.approx(0.85, abs=1e-6)
+    d = detector.pair(a, b)
+    assert d.kind == "near" and d.scorer == "near"
+    assert logit(d.probability) == pytest.approx(50 * 0.95 - 45, abs=1e-4)
+    assert d.features["cosine"] == pytest.approx(0.95, abs=1e-6)
+    below = detector.pair(a, item("c", at_cos(0.85), BANK))
+    assert below.kind is None
+    assert logit(below.probability) == pytest.approx(50 * 0.85 - 45, abs=1e-4)
 
 
 def test_near_by_shingle_containment_of_a_trimmed_copy(detector: DuplicateDetector) -> None:
-    full = "officials said the bridge will stay closed for repairs until the end of the month"
-    trimmed = "officials said the bridge will stay closed for repairs"
+    full = (
+        "officials said on monday the old bridge will stay closed for repairs until the end "
+        "of the month"
+    )
+    trimmed = "officials said on monday the old bridge will stay closed for repairs"
     a = item("a", basis(0), full)
     b = item("b", at_cos(0.5), trimmed)  # low cosine: the shingles decide
-    kind, score = detector.pair(b, a)
-    assert kind == "near"
-    assert score == pytest.approx(1.0)  # every shingle of the trimmed copy is in the full one
+    d = detector.pair(b, a)
+    assert (d.kind, d.rule) == ("near", "contained")
+    assert d.probability < 0.5  # the scorer alone would not have called it a copy
+    assert d.features["containment"] == pytest.approx(1.0)
+    # a headline-sized text held in another is too little to call a copy by rule
+    short = item("s", at_cos(0.5), "officials said the bridge")
+    assert detector.pair(short, a).kind is None
 
 
 def test_not_near_when_numbers_conflict(detector: DuplicateDetector) -> None:
     a = item("a", basis(0), "the storm killed 12 people and closed 40 schools")
     b = item("b", at_cos(0.99), "the storm killed 15 people and closed 40 schools")
-    kind, score = detector.pair(a, b)
-    assert kind is None
-    assert score == pytest.approx(0.99, abs=1e-6)
+    d = detector.pair(a, b)
+    assert d.kind is None
+    assert d.veto == "each states a number the other lacks"
+    assert d.probability > 0.5  # the scorer alone would have called it a copy
     # losing a number is not a conflict (a trimmed copy): still near
     c = item("c", at_cos(0.99), "the storm killed 12 people and closed schools")
-    assert detector.pair(a, c)[0] == "near"
+    assert detector.pair(a, c).kind == "near"
 
 
 def test_not_near_when_one_side_negates(detector: DuplicateDetector) -> None:
     a = item("a", basis(0), "the minister said the talks will resume next week")
     b = item("b", at_cos(0.99), "the minister said the talks will not resume next week")
-    assert detector.pair(a, b)[0] is None
+    d = detector.pair(a, b)
+    assert d.kind is None and "negates" in d.veto
     # both negating is no conflict
     c = item("c", at_cos(0.99), "the minister said the talks will never resume next week")
-    assert detector.pair(b, c)[0] == "near"
+    assert detector.pair(b, c).kind == "near"
 
 
 def test_translation_across_languages(detector: DuplicateDetector) -> None:
     en = item("en", basis(0), PORT, lang="en")
     fa = item("fa", at_cos(0.50), "بندر هامبورگ پس از طوفان بازگشایی شد", lang="fa")
-    kind, score = detector.pair(en, fa)
-    assert kind == "translation"
-    assert score == pytest.approx(0.50, abs=1e-6)  # no numbers: agreement 0.5, no change
+    d = detector.pair(en, fa)
+    assert (d.kind, d.scorer) == ("translation", "translation")
+    assert logit(d.probability) == pytest.approx(20 * 0.5 + 4 * 0.5 - 11, abs=1e-4)
     far = item("far", at_cos(0.40), "بندر هامبورگ پس از طوفان بازگشایی شد", lang="fa")
-    assert detector.pair(en, far) == (None, pytest.approx(0.40, abs=1e-6))
+    assert detector.pair(en, far).kind is None
     # a negation in one language only is no conflict across languages
     neg = item("neg", at_cos(0.50), "بندر هامبورگ بازگشایی نشد و نمی‌شود", lang="fa")
-    assert detector.pair(en, neg)[0] == "translation"
+    assert detector.pair(en, neg).kind == "translation"
 
 
-def test_translation_number_agreement_moves_the_score(detector: DuplicateDetector) -> None:
+def test_translation_number_agreement_moves_the_probability(detector: DuplicateDetector) -> None:
     en = item("en", basis(0), "the boy was 13 and 1,200 people watched the rescue", lang="en")
-    # same numbers, written in Persian digits: cosine 0.40 + 0.2 * (1 - 0.5) = 0.50 -> raised over
+    # same numbers, in Persian digits: 20 * 0.40 + 4 * 1 - 11 = +1 -> a translation
     agree = item("agree", at_cos(0.40), "پسر ۱۳ ساله بود و ۱۲۰۰ نفر نجات را تماشا کردند", lang="fa")
-    kind, score = detector.pair(en, agree)
-    assert kind == "translation"
-    assert score == pytest.approx(0.50, abs=1e-6)
-    # disjoint numbers: cosine 0.50 + 0.2 * (0 - 0.5) = 0.40 -> lowered under 0.45
+    d = detector.pair(en, agree)
+    assert d.kind == "translation" and d.features["numbers_agree"] == 1.0
+    # disjoint numbers: 20 * 0.50 + 0 - 11 = -1 -> not
     other = item("other", at_cos(0.50), "پسر ۹ ساله بود و ۳۰۰ نفر نجات را تماشا کردند", lang="fa")
-    kind, score = detector.pair(en, other)
-    assert kind is None
-    assert score == pytest.approx(0.40, abs=1e-6)
+    d = detector.pair(en, other)
+    assert d.kind is None and d.features["numbers_agree"] == 0.0
 
 
 def test_nothing_beyond_max_days(detector: DuplicateDetector) -> None:
     a = item("a", basis(0), PORT, day=100.0)
     near_late = item("b", at_cos(0.99), BANK, day=107.5)
-    assert detector.pair(a, near_late) == (None, 0.0)
-    assert detector.pair(near_late, a) == (None, 0.0)
+    assert detector.pair(a, near_late).kind is None
+    assert detector.pair(near_late, a).probability == 0.0
     trans_late = item("c", at_cos(0.99), BANK, lang="ar", day=92.0)
-    assert detector.pair(a, trans_late) == (None, 0.0)
+    assert detector.pair(a, trans_late).kind is None
     on_the_edge = item("d", at_cos(0.99), BANK, day=107.0)
-    assert detector.pair(a, on_the_edge)[0] == "near"
+    assert detector.pair(a, on_the_edge).kind == "near"
 
 
 def test_best_prefers_exact_and_skips_itself(detector: DuplicateDetector) -> None:
@@ -176,21 +199,39 @@ def test_best_prefers_exact_and_skips_itself(detector: DuplicateDetector) -> Non
     near = item("near", at_cos(0.99), BANK)
     exact = item("exact", basis(3), BANK, content_hash="h")
     weaker = item("weaker", at_cos(0.92), BANK)
-    link = detector.best(me, [me, weaker, near, exact])
+    link, _ = detector.best(me, [me, weaker, near, exact])
     assert link == Link("me", "exact", "exact", 1.0)
-    link = detector.best(me, [me, weaker, near])
-    assert link is not None and (link.other, link.kind) == ("near", "near")
-    assert link.score == pytest.approx(0.99, abs=1e-6)
+    link, decision = detector.best(me, [me, weaker, near])
+    assert (link.other, link.kind) == ("near", "near")
+    assert link.score == pytest.approx(decision.probability)
     assert detector.best(me, [me, item("far", basis(2), BANK)]) is None
+
+
+def test_best_breaks_ties_by_id_not_by_candidate_order(detector: DuplicateDetector) -> None:
+    me = item("me", basis(0), PORT)
+    twins = [item(k, at_cos(0.97), BANK) for k in ("b-twin", "a-twin")]
+    assert detector.best(me, twins)[0].other == "a-twin"
+    assert detector.best(me, twins[::-1])[0].other == "a-twin"
 
 
 def test_describe_member_against_canonical(detector: DuplicateDetector) -> None:
     canon = item("c", basis(0), PORT, content_hash="h")
-    assert detector.describe(item("x", basis(1), BANK, content_hash="h"), canon) == ("exact", 1.0)
-    kind, score = detector.describe(item("n", at_cos(0.93), BANK), canon)
-    assert (kind, score) == ("near", pytest.approx(0.93, abs=1e-6))
-    kind, score = detector.describe(item("t", at_cos(0.6), BANK, lang="ar"), canon)
-    assert (kind, score) == ("translation", pytest.approx(0.6, abs=1e-6))
+    assert detector.describe(item("x", basis(1), BANK, content_hash="h"), canon).kind == "exact"
+    assert detector.describe(item("n", at_cos(0.93), BANK), canon).kind == "near"
+    # joined through a chain: the kind follows the languages even below the threshold
+    assert detector.describe(item("t", at_cos(0.1), BANK, lang="ar"), canon).kind == "translation"
+    changed = item("ch", at_cos(0.99), "the storm killed 15 people and closed 40 schools")
+    base = item("b", basis(0), "the storm killed 12 people and closed 40 schools")
+    assert detector.describe(changed, base).kind is None
+
+
+def test_decision_as_dict_names_the_evidence(detector: DuplicateDetector) -> None:
+    a = item("a", basis(0), "the storm killed 12 people and closed 40 schools")
+    b = item("b", at_cos(0.99), "the storm killed 15 people and closed 40 schools")
+    d = detector.pair(a, b).as_dict(detector.scorers)
+    assert d["kind"] is None and d["veto"]
+    names = [c["feature"] for c in d["contributions"]]
+    assert names == ["cosine"]
 
 
 # --- canonical_groups ------------------------------------------------------------------------
@@ -222,8 +263,11 @@ def test_canonical_groups_earliest_by_order() -> None:
 # --- EventClusterer --------------------------------------------------------------------------
 
 
-def event(eid: str, vector: np.ndarray, day: float = 100.0, numbers: set | None = None) -> Event:
-    return Event(eid, vector.astype(np.float32), 1, day, day, set(numbers or ()))
+def event(eid: str, *members: Item) -> Event:
+    e = Event(eid, np.zeros(DIM, dtype=np.float32), 0, members[0].day, members[0].day)
+    for m in members:
+        e.add(m)
+    return e
 
 
 class Ids:
@@ -238,47 +282,66 @@ class Ids:
 
 
 def test_story_joins_a_close_event(clusterer: EventClusterer) -> None:
-    old = event("ev-old", basis(0))
+    old = event("ev-old", item("m", basis(0)))
     ids = Ids()
-    assigned, touched = clusterer.assign([item("s", at_cos(0.9), day=101.0)], [old], ids)
+    assigned, touched, why = clusterer.assign([item("s", at_cos(0.6), day=101.0)], [old], ids)
     assert assigned == {"s": "ev-old"}
     assert ids.calls == []
     assert [e.id for e in touched] == ["ev-old"]
     assert touched[0].size == 2
     assert (touched[0].first_day, touched[0].last_day) == (100.0, 101.0)
+    match = why["s"]["match"]
+    assert why["s"]["rule"] == "joined" and match["compared"][0]["id"] == "m"
+    # one day apart: the Gaussian time prior takes its share of the log-odds
+    penalty = 3.0 * (1 - math.exp(-1 / 18))
+    assert match["time_penalty"] == pytest.approx(penalty, abs=1e-3)
+    assert logit(match["probability"]) == pytest.approx(20 * 0.6 + 2 - 9 - penalty, abs=0.02)
 
 
 def test_far_in_time_opens_a_new_event_even_with_the_same_vector(
     clusterer: EventClusterer,
 ) -> None:
-    old = event("ev-old", basis(0), day=100.0)
+    old = event("ev-old", item("m", basis(0), day=100.0))
     ids = Ids()
-    assigned, touched = clusterer.assign([item("late", basis(0), day=108.0)], [old], ids)
+    assigned, touched, why = clusterer.assign([item("late", basis(0), day=108.0)], [old], ids)
     assert assigned == {"late": "new-late"}
     assert ids.calls == ["late"]
     assert [e.id for e in touched] == ["new-late"]
     assert old.size == 1  # untouched
+    assert why["late"] == {"rule": "opened", "best": None}  # closed to it: nothing compared
     # within close_after_days it joins
-    assigned, _ = clusterer.assign([item("week", basis(0), day=106.5)], [old], Ids())
+    assigned, _, _ = clusterer.assign([item("week", basis(0), day=106.5)], [old], Ids())
     assert assigned == {"week": "ev-old"}
 
 
 def test_low_cosine_opens_a_new_event(clusterer: EventClusterer) -> None:
-    old = event("ev-old", basis(0))
-    assigned, _ = clusterer.assign([item("s", at_cos(0.3), day=100.0)], [old], Ids())
+    old = event("ev-old", item("m", basis(0)))
+    assigned, _, why = clusterer.assign([item("s", at_cos(0.3), day=100.0)], [old], Ids())
     assert assigned == {"s": "new-s"}
+    assert why["s"]["rule"] == "opened" and why["s"]["best"]["event"] == "ev-old"
 
 
-def test_numbers_shared_with_the_event_tip_the_balance(clusterer: EventClusterer) -> None:
-    # cosine 0.40 is under the threshold 0.45; all numbers shared: 0.40 + 0.2 * 0.5 = 0.50
-    old = event("ev-old", basis(0), numbers={"13", "1200"})
+def test_numbers_shared_with_a_member_tip_the_balance(clusterer: EventClusterer) -> None:
+    # cosine 0.40: 8 - 9 = -1 plus 4 * agreement: all shared (+4) joins, none shared (0) not
+    member = item("m", basis(0), "a boy of 13 and 1200 people")
     agree = item("agree", at_cos(0.40), "a boy of 13 and 1200 people")
-    assigned, _ = clusterer.assign([agree], [old], Ids())
+    assigned, _, _ = clusterer.assign([agree], [event("ev-old", member)], Ids())
     assert assigned == {"agree": "ev-old"}
-    # none shared: cosine 0.50 - 0.1 = 0.40 -> a new event
-    other = item("other", at_cos(0.50), "a boy of 9 and 77 people")
-    assigned, _ = clusterer.assign([other], [event("ev-old", basis(0), numbers={"13"})], Ids())
+    other = item("other", at_cos(0.40), "a boy of 9 and 77 people")
+    assigned, _, _ = clusterer.assign([other], [event("ev-old", member)], Ids())
     assert assigned == {"other": "new-other"}
+
+
+def test_a_story_near_one_member_only_does_not_chain_into_the_event(
+    clusterer: EventClusterer,
+) -> None:
+    """Single link would join it (cosine 0.95 to one member); the mean over the three nearest
+    members (0.95, 0.1, 0.1) is far below the threshold."""
+    members = [item("m0", basis(0)), item("m1", basis(2)), item("m2", basis(3))]
+    story = item("s", at_cos(0.95, base=0, other=1))
+    assigned, _, why = clusterer.assign([story], [event("ev", *members)], Ids())
+    assert assigned == {"s": "new-s"}
+    assert [c["id"] for c in why["s"]["best"]["compared"]][0] == "m0"
 
 
 def test_duplicate_joins_its_canonicals_event_despite_a_far_vector(
@@ -287,26 +350,27 @@ def test_duplicate_joins_its_canonicals_event_despite_a_far_vector(
     canon = item("canon", basis(0), day=100.0, rank=0)
     dup = item("dup", basis(1), day=100.5, rank=1)  # orthogonal to the canonical
     ids = Ids()
-    assigned, touched = clusterer.assign([dup, canon], [], ids, duplicate_of={"dup": "canon"})
+    assigned, touched, why = clusterer.assign([dup, canon], [], ids, duplicate_of={"dup": "canon"})
     assert assigned == {"canon": "new-canon", "dup": "new-canon"}
     assert ids.calls == ["canon"]
     assert len(touched) == 1 and touched[0].size == 2
+    assert why["dup"] == {"rule": "duplicate", "of": "canon"}
 
 
 def test_duplicate_follows_known_events_over_a_better_match(clusterer: EventClusterer) -> None:
     # The canonical story was assigned in an earlier run to ev-x; ev-y matches the duplicate's
     # vector perfectly, but a duplicate follows its canonical story.
-    ev_x, ev_y = event("ev-x", basis(0)), event("ev-y", basis(1))
+    ev_x, ev_y = event("ev-x", item("x", basis(0))), event("ev-y", item("y", basis(1)))
     dup = item("dup", basis(1), day=100.0)
     ids = Ids()
-    assigned, touched = clusterer.assign(
+    assigned, touched, _ = clusterer.assign(
         [dup], [ev_x, ev_y], ids, duplicate_of={"dup": "canon"}, known_events={"canon": "ev-x"}
     )
     assert assigned == {"dup": "ev-x"}
     assert ids.calls == []
     assert [e.id for e in touched] == ["ev-x"]
     # the canonical's event no longer open (not passed in): recreated under its own id
-    assigned, touched = clusterer.assign(
+    assigned, touched, _ = clusterer.assign(
         [dup], [ev_y], Ids(), duplicate_of={"dup": "canon"}, known_events={"canon": "ev-old"}
     )
     assert assigned == {"dup": "ev-old"}
@@ -318,16 +382,18 @@ def test_new_ids_come_from_the_callable_in_time_order(clusterer: EventClusterer)
     early = item("early", basis(0), day=100.0, rank=5)
     far = item("far", basis(2), day=300.0, rank=1)
     ids = Ids()
-    assigned, touched = clusterer.assign([far, late, early], [], ids)
+    assigned, touched, _ = clusterer.assign([far, late, early], [], ids)
     assert ids.calls == ["early", "far"]
     assert assigned == {"early": "new-early", "late": "new-early", "far": "new-far"}
     assert {e.id for e in touched} == {"new-early", "new-far"}
 
 
 def test_existing_event_ids_are_kept(clusterer: EventClusterer) -> None:
-    a, b, c = event("ev-a", basis(0)), event("ev-b", basis(1)), event("ev-c", basis(2))
+    a = event("ev-a", item("a", basis(0)))
+    b = event("ev-b", item("b", basis(1)))
+    c = event("ev-c", item("c", basis(2)))
     items = [item("s1", basis(0), day=101.0), item("s2", basis(1), day=99.0)]
-    assigned, touched = clusterer.assign(items, [a, b, c], Ids())
+    assigned, touched, _ = clusterer.assign(items, [a, b, c], Ids())
     assert assigned == {"s1": "ev-a", "s2": "ev-b"}
     assert sorted(e.id for e in touched) == ["ev-a", "ev-b"]
     assert (a.size, b.size, c.size) == (2, 2, 1)
@@ -339,13 +405,13 @@ def test_many_events_the_right_one_is_found(clusterer: EventClusterer) -> None:
     rng = np.random.default_rng(3)
     vecs = rng.normal(size=(40, DIM)).astype(np.float32)
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-    events = [event(f"ev-{i:02d}", v) for i, v in enumerate(vecs)]
-    assigned, _ = clusterer.assign([item("s", vecs[27])], events, Ids())
+    events = [event(f"ev-{i:02d}", item(f"m{i}", v)) for i, v in enumerate(vecs)]
+    assigned, _, _ = clusterer.assign([item("s", vecs[27])], events, Ids())
     assert assigned == {"s": "ev-27"}
 
 
 def test_many_new_events_grow_the_table(clusterer: EventClusterer) -> None:
     items = [item(f"s{i:02d}", basis(0), day=100.0 + 10 * i, rank=i) for i in range(40)]
-    assigned, touched = clusterer.assign(items, [], Ids())
+    assigned, touched, _ = clusterer.assign(items, [], Ids())
     assert len(set(assigned.values())) == 40
     assert len(touched) == 40
