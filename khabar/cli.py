@@ -14,7 +14,15 @@ from typing import Any
 
 import click
 
-from khabar.views import cell, hit_json, hit_line, show_json, story_json, story_line
+from khabar.views import (
+    cell,
+    evidence_lines,
+    hit_json,
+    hit_line,
+    show_json,
+    story_json,
+    story_line,
+)
 
 EXIT_REJECTED = 1
 EXIT_FAILURE = 3
@@ -96,7 +104,7 @@ def _model_name(ctx: click.Context) -> str:
     from embed import model
 
     spec = ctx.obj["model"] or model.DEFAULT_MODEL
-    return model.DEFAULT_MODEL if spec == model.DEFAULT_MODEL else Path(spec).name
+    return spec if spec in model.BUILTIN else Path(spec).name
 
 
 def _echo_json(obj: Any) -> None:
@@ -131,14 +139,9 @@ def _run(ctx: click.Context, paths: tuple[str, ...], as_json: bool, nightly: boo
 
     after = None
     if nightly:
-        from cluster import calibration
         from khabar.clustering import Clustering
 
-        override = thresholds or (store.home / "thresholds.json")
-        try:
-            detector, clusterer = calibration.build(override if override.is_file() else None)
-        except (OSError, ValueError, TypeError) as exc:
-            raise Failure(f"thresholds: {exc}") from exc
+        detector, clusterer = _decisions(ctx, thresholds)
 
         def after(index, changed):
             return Clustering(store, index, detector, clusterer).run(changed).as_dict()
@@ -264,10 +267,12 @@ def similar(
 @_friendly
 def show(ctx: click.Context, story_id: str, as_json: bool) -> None:
     """One stored story with its fields."""
-    story = _store(ctx).get(story_id)
+    store = _store(ctx)
+    story = store.get(story_id)
     if story is None:
         raise Failure(f"no story with id {story_id!r} in {ctx.obj['home']}")
-    fields = show_json(story)
+    copies = store.copies_of(story_id)
+    fields = show_json(story, copies)
     if as_json:
         _echo_json(fields)
         return
@@ -288,6 +293,8 @@ def show(ctx: click.Context, story_id: str, as_json: bool) -> None:
             click.echo(f"{key + ':':<17}{story[key]}")
     if story.get("metadata"):
         click.echo(f"{'metadata:':<17}{json.dumps(story['metadata'], ensure_ascii=False)}")
+    for line in evidence_lines(story, copies):
+        click.echo(line)
     click.echo("")
     click.echo(story["title"])
     click.echo("")
@@ -331,10 +338,14 @@ def events(
         return
     for r in rows:
         head = store.event_stories(r["id"])[0]
+        # A date taken from the file's time is not a publication date: say so.
+        mark = "*" if r.get("file_dates") else " "
         click.echo(
             f"{r['id']}  {r['stories']:>4} stories  {cell(r['langs'], 10)}"
-            f"{(r['first'] or '')[:10]} .. {(r['last'] or '')[:10]}  {head['title'][:70]}"
+            f"{(r['first'] or '')[:10]} .. {(r['last'] or '')[:10]}{mark} {head['title'][:70]}"
         )
+    if any(r.get("file_dates") for r in rows):
+        click.echo("* some dates are the files' times: no date was found in the text", err=True)
 
 
 @main.command()
@@ -367,7 +378,19 @@ def export(ctx: click.Context) -> None:
 
 
 @main.command("eval")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument(
+    "file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--suite",
+    "suite_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Run every development set in this folder, out-of-fold and in-sample.",
+)
+@click.option("--sets", help="With --suite: only these sets (comma-separated names).")
+@click.option(
+    "--errors", "show_errors", is_flag=True, help="With --suite: the worst false merges and misses."
+)
 @click.option(
     "--published-at",
     help="Give every document this date (a corpus from one news week, such as NTREX).",
@@ -381,9 +404,22 @@ def export(ctx: click.Context) -> None:
 @click.pass_context
 @_friendly
 def eval_cmd(
-    ctx: click.Context, file: Path, published_at: str | None, thresholds, as_json: bool
+    ctx: click.Context,
+    file: Path | None,
+    suite_dir: Path | None,
+    sets: str | None,
+    show_errors: bool,
+    published_at: str | None,
+    thresholds,
+    as_json: bool,
 ) -> None:
-    """Run the nightly job on a labelled FILE in a temporary home and print its metrics."""
+    """Run the nightly job on a labelled FILE in a temporary home and print its metrics;
+    or, with --suite DIR, every development set (see the README's Quality section)."""
+    if bool(file) == bool(suite_dir):
+        raise click.UsageError("give either FILE or --suite DIR")
+    if suite_dir:
+        _eval_suite(suite_dir, sets, show_errors, as_json)
+        return
     from khabar.evaluate import EvalError, evaluate
     from khabar.sources import normalise_date
 
@@ -418,6 +454,120 @@ def eval_cmd(
             click.echo(f"  baseline {name}: f1 {b['f1']:.4f} at {b['threshold']:.3f}")
 
 
+def _decisions(ctx: click.Context, thresholds: Path | None = None):
+    """The duplicate detector and event clusterer, with the home's overrides if any."""
+    from cluster import calibration
+
+    override = thresholds or (ctx.obj["home"] / "thresholds.json")
+    try:
+        return calibration.build(override if override.is_file() else None)
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise Failure(f"thresholds: {exc}") from exc
+
+
+@main.command()
+@click.argument("id1")
+@click.argument("id2")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@_friendly
+def explain(ctx: click.Context, id1: str, id2: str, as_json: bool) -> None:
+    """Why two stored stories are, or are not, copies of one article or one event."""
+    from khabar import vectors
+    from khabar.clustering import Clustering
+    from khabar.explain import judge, render, stored_relation, story_head
+
+    store = _store(ctx)
+    stories = {}
+    for sid in (id1, id2):
+        story = store.get(sid)
+        if story is None:
+            raise Failure(f"no story with id {sid!r} in {ctx.obj['home']}")
+        stories[sid] = story
+    if id1 == id2:
+        raise click.UsageError("give two different story ids")
+    detector, clusterer = _decisions(ctx)
+    index = vectors.load(store, store.home)
+    items = Clustering(store, index, detector, clusterer).items(list(stories.values()))
+    result = judge(items[id1], items[id2], detector, clusterer)
+    result["a"], result["b"] = story_head(stories[id1]), story_head(stories[id2])
+    result["stored"] = stored_relation(stories[id1], stories[id2])
+    if as_json:
+        _echo_json(result)
+        return
+    for line in render(result):
+        click.echo(line)
+
+
+@main.command()
+@click.argument("text1")
+@click.argument("text2")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@_friendly
+def compare(ctx: click.Context, text1: str, text2: str, as_json: bool) -> None:
+    """Judge two texts as the nightly job would, storing nothing (- reads a text from stdin)."""
+    from khabar.explain import judge, render, text_items
+
+    if text1 == "-" and text2 == "-":
+        raise click.UsageError("only one of TEXT1 and TEXT2 can be read from stdin")
+    texts = [sys.stdin.read() if t == "-" else t for t in (text1, text2)]
+    if not all(t.strip() for t in texts):
+        raise click.UsageError("both texts must have some text")
+    detector, clusterer = _decisions(ctx)
+    encoder = _encoder_factory(ctx, one_query=True)()
+    (sa, a), (sb, b) = text_items(texts, encoder, _model_name(ctx))
+    result = judge(a, b, detector, clusterer)
+    for tag, s in (("a", sa), ("b", sb)):
+        result[tag] = {k: s.get(k) for k in ("id", "lang", "published_at", "date_source", "title")}
+    if as_json:
+        _echo_json(result)
+        return
+    for line in render(result):
+        click.echo(line)
+
+
+def _eval_suite(data: Path, sets: str | None, show_errors: bool, as_json: bool) -> None:
+    import dataclasses
+    import tempfile
+
+    from embed import model
+    from khabar.suite.datasets import LOADERS, DataError
+    from khabar.suite.run import Suite, SuiteError, table
+
+    names = None
+    if sets:
+        names = [x.strip() for x in sets.split(",") if x.strip()]
+        unknown = sorted(set(names) - set(LOADERS))
+        if unknown:
+            raise click.BadParameter(f"unknown sets {unknown}; known: {sorted(LOADERS)}")
+    cache = model.cache_dir() / "suite" / "vectors.db"
+    log = (lambda msg: None) if as_json else (lambda msg: click.echo(msg, err=True))
+    try:
+        with tempfile.TemporaryDirectory(prefix="khabar-suite-") as tmp:
+            results = Suite(data, Path(tmp), cache, names, log).run()
+    except (DataError, SuiteError) as exc:
+        raise Failure(str(exc)) from exc
+    if as_json:
+        for r in results:
+            d = dataclasses.asdict(r)
+            if not show_errors:
+                d.pop("errors")
+            _echo_json(d)
+        return
+    for line in table(results):
+        click.echo(line)
+    if show_errors:
+        for r in results:
+            for kind, rows in r.errors.items():
+                if not rows:
+                    continue
+                click.echo(f"\n{r.task} / {r.measure}: {kind.replace('_', ' ')}")
+                for e in rows:
+                    click.echo(f"  {e['cosine']:.3f}  {e['a']}  {e['text_a'][:90]}")
+                    click.echo(f"         {e['b']}  {e['text_b'][:90]}")
+
+
 @main.command("model")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
@@ -435,6 +585,7 @@ def model_cmd(ctx: click.Context, as_json: bool) -> None:
         "query_prompt": info.query_prompt,
         "runtime": engine.name,
         "precision": engine.precision,
+        "adapter": adapter.name if (adapter := model.adapter_of(info.name)) else None,
     }
     if as_json:
         _echo_json(data)

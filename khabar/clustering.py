@@ -9,6 +9,7 @@ group's canonical story is recomputed when an earlier-published copy arrives.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -130,9 +131,9 @@ class Clustering:
             candidates += [
                 self._outside_item(k) for k in exact.get(item.content_hash, []) if k not in items
             ]
-            link = self.detector.best(item, [c for c in candidates if c is not None])
-            if link is not None:
-                links.append(link)
+            found = self.detector.best(item, [c for c in candidates if c is not None])
+            if found is not None:
+                links.append(found[0])
             processed.add(item.key)
         own_links = {lk.key: lk for lk in links}
 
@@ -150,21 +151,37 @@ class Clustering:
                         order[key] = outside.order
         groups = canonical_groups([lk for lk in links if lk.other in order], order)
         flagged = set()
+        scorers = self.detector.scorers
         for member, canon in groups.items():
-            kind, score = self.detector.describe(items[member], items[canon])
-            if kind is None:
+            decision = self.detector.describe(items[member], items[canon])
+            if decision.kind is None:
                 continue
             flagged.add(member)
+            evidence = decision.as_dict(scorers)
+            linked = own_links.get(member)
+            if linked is not None and linked.other != canon:  # joined the group via a copy
+                evidence["via"] = linked.other
             store.update(
                 member,
-                {"duplicate_of": canon, "duplicate_kind": kind, "duplicate_score": round(score, 4)},
+                {
+                    "duplicate_of": canon,
+                    "duplicate_kind": decision.kind,
+                    "duplicate_score": round(decision.probability, 4),
+                    "duplicate_evidence": json.dumps(evidence, ensure_ascii=False),
+                },
             )
             if member in fresh_ids:
-                summary.duplicates[kind] += 1
+                summary.duplicates[decision.kind] += 1
         for s in context + recheck:  # no longer a duplicate: became canonical, or text changed
             if s["duplicate_of"] and s["id"] not in flagged:
                 store.update(
-                    s["id"], {"duplicate_of": None, "duplicate_kind": None, "duplicate_score": None}
+                    s["id"],
+                    {
+                        "duplicate_of": None,
+                        "duplicate_kind": None,
+                        "duplicate_score": None,
+                        "duplicate_evidence": None,
+                    },
                 )
 
         # 3. Events for the stories without one: duplicates follow the story they linked to.
@@ -173,11 +190,20 @@ class Clustering:
         known = store.events_of(set(anchor.values()) - fresh_ids)
         events = self.open_events(context + recheck, items)
         before = {e.id for e in events} | set(known.values())
-        assigned, touched = self.clusterer.assign(
+        assigned, touched, why = self.clusterer.assign(
             new, events, self.new_event_id, duplicate_of=anchor, known_events=known
         )
         for key, event_id in assigned.items():
-            store.update(key, {"event_id": event_id})
+            reason = why.get(key, {})
+            match = reason.get("match") or reason.get("best") or {}
+            store.update(
+                key,
+                {
+                    "event_id": event_id,
+                    "event_score": match.get("probability"),
+                    "event_evidence": json.dumps(reason, ensure_ascii=False),
+                },
+            )
         summary.events = sorted(e.id for e in touched)
         summary.new_events = sum(1 for e in touched if e.id not in before)
         summary.joined_events = len(touched) - summary.new_events
@@ -199,8 +225,10 @@ class Clustering:
         return self.items([story])[key]
 
     def open_events(self, context: list[dict[str, Any]], items: dict[str, Item]) -> list[Event]:
+        """The events of the stories around this run's, with those stories as members (in
+        publication order, so that an event is the same whichever run built it)."""
         events: dict[str, Event] = {}
-        for s in context:
+        for s in sorted(context, key=lambda s: (items[s["id"]].order, s["id"])):
             eid = s["event_id"]
             if not eid:
                 continue

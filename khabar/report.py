@@ -19,6 +19,7 @@ from typing import Any
 from khabar.store import Store
 
 MAX_EVENTS = 200  # events listed in full; the counts cover all of them
+FILE_DATE_NOTE = "no date in the text or metadata: the date of the file"
 
 
 def run_events(store: Store, ids: list[str], limit: int = MAX_EVENTS) -> list[dict[str, Any]]:
@@ -39,6 +40,7 @@ def run_events(store: Store, ids: list[str], limit: int = MAX_EVENTS) -> list[di
                         "lang": s["lang"],
                         "outlet": s["outlet"],
                         "published_at": s["published_at"],
+                        "date_source": s["date_source"],
                         "title": s["title"],
                         "url": s["url"],
                         "duplicate_of": s["duplicate_of"],
@@ -198,8 +200,11 @@ def render_html(report: dict[str, Any]) -> str:
                 title = esc(st["title"] or "")
                 if st["url"]:
                     title = f"<a href='{esc(st['url'])}'>{title}</a>"
+                date = esc((st["published_at"] or "-")[:10])
+                if st.get("date_source") == "file":
+                    date += f" <span class='kind' title='{FILE_DATE_NOTE}'>file date</span>"
                 out.append(
-                    f"<tr><td class='muted'>{esc((st['published_at'] or '-')[:10])}</td>"
+                    f"<tr><td class='muted'>{date}</td>"
                     f"<td>{esc(st['outlet'] or '-')}</td><td dir='auto'>{title}</td>"
                     f"<td class='muted'>{esc(st['id'])}</td><td>{dup}</td></tr>"
                 )

@@ -330,9 +330,10 @@ def create_app(
         """One stored story with its fields (`khabar show --json`)."""
         with state.reading() as store:
             found = store.get(story_id)
+            copies = store.copies_of(story_id) if found is not None else []
         if found is None:
             raise HTTPException(404, f"no story with id {story_id!r}")
-        return show_json(found)
+        return show_json(found, copies)
 
     @app.get("/events", tags=["events"], responses=errors)
     def events(

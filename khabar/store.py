@@ -19,7 +19,15 @@ from typing import Any
 
 import numpy as np
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Columns added since schema 1; a writer adds them to an older home (readers never write).
+MIGRATIONS = {
+    2: [
+        "ALTER TABLE stories ADD COLUMN duplicate_evidence TEXT",  # JSON: why it is a copy
+        "ALTER TABLE stories ADD COLUMN event_score REAL",  # probability it joined its event
+        "ALTER TABLE stories ADD COLUMN event_evidence TEXT",  # JSON: why that event
+    ]
+}
 LOCK_TIMEOUT = float(os.environ.get("KHABAR_LOCK_TIMEOUT", "30"))  # seconds a writer waits
 DB_FILE = "khabar.db"
 
@@ -38,7 +46,8 @@ CREATE TABLE IF NOT EXISTS stories (
     ingested_at TEXT NOT NULL, updated_at TEXT NOT NULL,
     source TEXT,                           -- file:line it last came from
     metadata TEXT NOT NULL DEFAULT '{}',
-    event_id TEXT, duplicate_of TEXT, duplicate_kind TEXT, duplicate_score REAL
+    event_id TEXT, duplicate_of TEXT, duplicate_kind TEXT, duplicate_score REAL,
+    duplicate_evidence TEXT, event_score REAL, event_evidence TEXT
 );
 CREATE INDEX IF NOT EXISTS stories_published ON stories(published_at);
 CREATE INDEX IF NOT EXISTS stories_content ON stories(content_hash);
@@ -65,7 +74,7 @@ WHEN = "COALESCE(published_at, ingested_at)"  # a story's time: published, else 
 STORY_FIELDS = (
     "id vid outlet url lang title text raw_text content_hash input_hash embed_key published_at "
     "date_source ingested_at updated_at source metadata event_id duplicate_of duplicate_kind "
-    "duplicate_score"
+    "duplicate_score duplicate_evidence event_score event_evidence"
 ).split()
 
 
@@ -105,8 +114,13 @@ class Store:
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.executescript(SCHEMA)
                 self.set_meta("schema_version", str(SCHEMA_VERSION))
-            elif int(version) != SCHEMA_VERSION:
-                raise StoreError(f"{self.path} has schema {version}, expected {SCHEMA_VERSION}")
+            elif int(version) < SCHEMA_VERSION and create:
+                self._migrate(int(version))
+            elif int(version) > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path} has schema {version}, newer than this khabar's "
+                    f"{SCHEMA_VERSION}: upgrade khabar"
+                )
         except sqlite3.OperationalError as exc:
             if "locked" in str(exc) or "busy" in str(exc):
                 raise StoreError(
@@ -118,6 +132,19 @@ class Store:
                 f"{self.path} is not a readable khabar database ({exc}); move it aside and "
                 "re-ingest your files into a fresh home"
             ) from exc
+
+    def _migrate(self, version: int) -> None:
+        """Bring a home of an older schema up to this one, in one transaction."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            for v in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in MIGRATIONS[v]:
+                    self.db.execute(statement)
+            self.set_meta("schema_version", str(SCHEMA_VERSION))
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
 
     def _schema_version(self) -> str | None:
         exists = self.db.execute(
@@ -280,6 +307,7 @@ class Store:
             f"SELECT event_id AS id, COUNT(*) AS stories, "
             f"MIN({WHEN}) AS first, MAX({WHEN}) AS last, "
             "GROUP_CONCAT(DISTINCT lang) AS langs, "
+            "SUM(date_source = 'file') AS file_dates, "
             "SUM(duplicate_of IS NOT NULL) AS duplicates "
             "FROM stories WHERE event_id IS NOT NULL GROUP BY event_id"
         )
@@ -292,6 +320,11 @@ class Store:
     def event_stories(self, event_id: str) -> list[dict[str, Any]]:
         q = f"SELECT * FROM stories WHERE event_id=? ORDER BY {WHEN}, vid"
         return [_row(r) for r in self.db.execute(q, (event_id,))]
+
+    def copies_of(self, story_id: str) -> list[dict[str, Any]]:
+        """The stories flagged as duplicates of this one."""
+        q = "SELECT * FROM stories WHERE duplicate_of=? ORDER BY vid"
+        return [_row(r) for r in self.db.execute(q, (story_id,))]
 
     def duplicates(self) -> list[dict[str, Any]]:
         q = "SELECT * FROM stories WHERE duplicate_of IS NOT NULL ORDER BY duplicate_of, vid"

@@ -8,6 +8,7 @@ its run in a bidi-aware terminal.
 
 from __future__ import annotations
 
+import json
 import unicodedata
 from typing import Any
 
@@ -53,10 +54,77 @@ def hit_json(rank: int, score: float, story: dict[str, Any]) -> dict[str, Any]:
 
 
 HIDDEN_FIELDS = ("raw_text", "embed_key", "input_hash")  # internal: not shown by `show --json`
+EVIDENCE_FIELDS = ("duplicate_evidence", "event_evidence")  # JSON text in the database
 
 
-def show_json(story: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in story.items() if k not in HIDDEN_FIELDS}
+def evidence(story: dict[str, Any], field: str) -> dict[str, Any] | None:
+    raw = story.get(field)
+    return json.loads(raw) if raw else None
+
+
+def show_json(story: dict[str, Any], copies: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The story's fields, its decisions' evidence as objects, and the stories that copy it."""
+    out = {k: v for k, v in story.items() if k not in HIDDEN_FIELDS}
+    for f in EVIDENCE_FIELDS:
+        out[f] = evidence(story, f)
+    if copies is not None:
+        out["copies"] = [
+            {
+                "id": c["id"],
+                "lang": c["lang"],
+                "duplicate_kind": c["duplicate_kind"],
+                "duplicate_score": c["duplicate_score"],
+                "title": c["title"],
+            }
+            for c in copies
+        ]
+    return out
+
+
+def evidence_lines(story: dict[str, Any], copies: list[dict[str, Any]], top: int = 4) -> list[str]:
+    """Why the story is a copy and why it is in its event, for `show` in a terminal."""
+    lines = []
+    dup = evidence(story, "duplicate_evidence")
+    if story.get("duplicate_of"):
+        p = f"probability {story['duplicate_score']:.3f}" if story.get("duplicate_score") else ""
+        lines.append(f"copy of:         {story['duplicate_of']} ({story['duplicate_kind']} {p})")
+        if dup and dup.get("via"):
+            lines.append(f"                 linked through {dup['via']}")
+        if dup and dup.get("contributions"):
+            lines.append("                 " + _top(dup["contributions"], top))
+    for c in copies:
+        lines.append(
+            f"copied by:       {c['id']} ({c['duplicate_kind']} {c['duplicate_score'] or 0:.3f})"
+        )
+    ev = evidence(story, "event_evidence")
+    if ev:
+        rule = ev.get("rule")
+        if rule == "duplicate":
+            lines.append(f"event:           {story['event_id']}: the event of {ev.get('of')}")
+        elif rule == "joined":
+            m = ev["match"]
+            compared = ", ".join(f"{c['id']} {c['probability']:.2f}" for c in m["compared"])
+            lines.append(
+                f"event:           {story['event_id']}: joined, probability "
+                f"{m['probability']:.3f} against {compared}"
+            )
+            if m.get("contributions"):
+                lines.append("                 " + _top(m["contributions"], top))
+        elif rule == "opened":
+            best = ev.get("best")
+            tail = (
+                f"; the nearest event {best['event']} had probability {best['probability']:.3f}"
+                if best
+                else "; no open event was near"
+            )
+            lines.append(f"event:           {story['event_id']}: opened{tail}")
+    return lines
+
+
+def _top(contributions: list[dict[str, Any]], n: int) -> str:
+    return "evidence: " + ", ".join(
+        f"{c['feature']} {c['value']:g} ({c['contribution']:+.2f})" for c in contributions[:n]
+    )
 
 
 def story_json(s: dict[str, Any]) -> dict[str, Any]:
@@ -65,9 +133,9 @@ def story_json(s: dict[str, Any]) -> dict[str, Any]:
 
 def story_line(s: dict[str, Any]) -> str:
     dup = f"  [{s['duplicate_kind']} of {s['duplicate_of']}]" if s.get("duplicate_of") else ""
-    date = (s.get("published_at") or "-")[:10]
+    date = (s.get("published_at") or "-")[:10] + ("*" if s.get("date_source") == "file" else " ")
     return (
-        f"{cell(s['id'], 24)}  {cell(s['lang'], 4)}{cell(date, 10)}  "
+        f"{cell(s['id'], 24)}  {cell(s['lang'], 4)}{cell(date, 11)}  "
         f"{cell(s.get('outlet'), 14)}  {(s['title'] or '')[:70]}{LRM if dup else ''}{dup}"
     )
 

@@ -29,7 +29,8 @@ def ntrex(tmp_path_factory, encoder):
     docs = [json.loads(line) for line in DOCS.read_text(encoding="utf-8").splitlines() if line]
     store = Store(tmp_path_factory.mktemp("ntrex") / "home")
     rejected = []
-    summary = ingest(store, [str(DOCS)], lambda: encoder, "e5-small", on_rejection=rejected.append)
+    name = encoder.info.name
+    summary = ingest(store, [str(DOCS)], lambda: encoder, name, on_rejection=rejected.append)
     assert rejected == []
     assert summary.new == len(docs) == 168
     yield store, docs

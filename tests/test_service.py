@@ -168,7 +168,7 @@ def test_health(client: httpx.Client, nightly_home: Path, server: Server) -> Non
     assert body["home"] == str(nightly_home)
     assert body["stories"] == len(SEED_IDS)
     assert body["index_generation"] >= 1
-    assert body["model"] == "e5-small"
+    assert body["model"] == "e5-small-khabar1"
     assert "warning" not in server.stderr()  # loopback: no warning
 
 
