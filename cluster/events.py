@@ -10,10 +10,12 @@ scripts/calibrate.py) gives the log-odds that the story and a member report one 
 the `members` members nearest to the story, and their mean is the story's log-odds for the
 event. Publication time enters as a fixed prior, not a fitted one (the development data has
 no real dates): a penalty that grows like a Gaussian in the days between the story and the
-event's span, up to `time_weight` log-odds, and no story joins an event more than
-`close_after_days` away. The story joins the best event whose probability reaches the
-scorer's threshold. A duplicate always joins the event of its canonical story. Event ids
-are given once and never change: a night's run only adds stories and events.
+event's span, up to `time_weight` of cosine (the value khabar's cosine rule used before the
+decisions were learned), turned into log-odds by the scorer's own weight on the cosine for
+that pair; no story joins an event more than `close_after_days` away. The story joins the
+best event whose probability reaches the scorer's threshold. A duplicate always joins the
+event of its canonical story. Event ids are given once and never change: a night's run
+only adds stories and events.
 
 The clusterer holds parameters only; the open events are passed in and handed back.
 """
@@ -114,8 +116,19 @@ class EventClusterer:
             return 0.0
         return min(abs(item.day - event.first_day), abs(item.day - event.last_day))
 
-    def time_penalty(self, gap: float) -> float:
-        return self.time_weight * (1 - math.exp(-(gap**2) / (2 * self.time_scale_days**2)))
+    def time_penalty(self, gap: float, features: dict[str, float] | None = None) -> float:
+        """Log-odds taken off for a gap in days: `time_weight` cosine at most, in the units
+        of the scorer's cosine weight for a pair like `features` (cross-language or not)."""
+        decay = 1 - math.exp(-(gap**2) / (2 * self.time_scale_days**2))
+        return self.time_weight * self.cosine_slope(features or {}) * decay
+
+    def cosine_slope(self, features: dict[str, float]) -> float:
+        """How many log-odds one unit of cosine is worth for this kind of pair."""
+        w = self.scorer.to_dict()["weights"]
+        slope = w.get("cosine", 0.0) + w.get("cosine_cross", 0.0) * features.get(
+            "cross_language", 0.0
+        )
+        return max(slope, 0.0)
 
     def match(self, item: Item, event: Event) -> Match | None:
         """The story against the event's nearest members; None when the event is closed to
@@ -131,7 +144,7 @@ class EventClusterer:
         nearest = [others[i] for i in order[: self.members]]
         feats = [pair_features(item, m) for m in nearest]
         logits = [self.scorer.logit(f) for f in feats]
-        penalty = self.time_penalty(gap)
+        penalty = float(np.mean([self.time_penalty(gap, f) for f in feats]))
         z = float(np.mean(logits)) - penalty
         return Match(
             event=event.id,

@@ -29,7 +29,7 @@ def judge(a: Item, b: Item, detector: DuplicateDetector, clusterer: EventCluster
     out["duplicate"]["threshold"] = None if scorer is None else scorer.threshold
     feats = pair_features(a, b)
     gap = abs(a.day - b.day)
-    penalty = clusterer.time_penalty(gap)
+    penalty = clusterer.time_penalty(gap, feats)
     z = clusterer.scorer.logit(feats) - penalty
     from cluster.scorer import sigmoid
 
@@ -39,6 +39,7 @@ def judge(a: Item, b: Item, detector: DuplicateDetector, clusterer: EventCluster
         "same_event": sigmoid(z) >= clusterer.threshold and gap <= clusterer.close_after_days,
         "gap_days": round(gap, 2),
         "time_penalty": round(penalty, 3),
+        "closed": clusterer.close_after_days if gap > clusterer.close_after_days else None,
         "contributions": clusterer.scorer.explain(feats),
         "note": "the pair alone; a story joins an event on its mean log-odds against the "
         f"event's {clusterer.members} nearest members",
@@ -92,14 +93,21 @@ def render(result: dict[str, Any]) -> list[str]:
         scorer = d.get("scorer") or "duplicate"
         lines.append(f"duplicate:  {verdict}: {scorer} probability {d['probability']:.3f}{at}")
         if d.get("veto"):
-            lines.append(f"            refused as a near copy: {d['veto']}")
+            lines.append(f"            refused by rule: {d['veto']}")
     e = result["event"]
     verdict = "yes" if e["same_event"] else "no"
-    lines.append(
-        f"same event: {verdict}: probability {e['probability']:.3f} "
-        f"(threshold {e['threshold']:.2f}; {e['gap_days']:g} days apart, "
-        f"time penalty {e['time_penalty']:.2f})"
-    )
+    if e.get("closed"):
+        lines.append(
+            f"same event: no: {e['gap_days']:g} days apart, and an event closes to stories "
+            f"more than {e['closed']:g} days away (probability {e['probability']:.3f} "
+            "even with the time penalty)"
+        )
+    else:
+        lines.append(
+            f"same event: {verdict}: probability {e['probability']:.3f} "
+            f"(threshold {e['threshold']:.2f}; {e['gap_days']:g} days apart, "
+            f"time penalty {e['time_penalty']:.2f})"
+        )
     stored = result.get("stored")
     if stored:
         ev = "the same event" if stored["same_event"] else "different events"

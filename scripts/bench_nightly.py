@@ -5,7 +5,8 @@ stories, one after the other in alternating order, and records wall time and pea
 (os.wait4). The ratio is taken per round, so both sides of a ratio share the machine's
 state; the median of the rounds is reported. Quality comes from `khabar eval` on the same
 file (events B-cubed F1, duplicate F1), and with `--before REF` also from the code at git REF
-(a temporary worktree), so a speed change can be checked for what it costs.
+(a temporary worktree, whose nightly is then timed in every round too), so a change can be
+checked for what it costs in time and in quality.
 
     python scripts/bench_nightly.py [--data ../shared/data/ntrex-dev/docs.jsonl] [--n 200]
         [--rounds 3] [--before REF]
@@ -109,17 +110,39 @@ def main() -> None:
         lines = args.data.read_text(encoding="utf-8").splitlines()[: args.n]
         stories.write_text("\n".join(lines) + "\n", encoding="utf-8")
         naive = [sys.executable, str(ROOT / "scripts" / "naive_peer.py"), str(stories)]
+        wt = tmp / "before"
+        if args.before:
+            subprocess.run(
+                ["git", "worktree", "add", "--detach", str(wt), args.before],
+                cwd=ROOT,
+                check=True,
+                capture_output=True,
+            )
         rounds = []
-        for i in range(args.rounds):
-            home = tmp / f"home{i}"
-            ours_cmd = khabar_cmd("--home", str(home), "nightly", str(stories))
-            if i % 2 == 0:
-                a, b = run(ours_cmd, ROOT), run(naive, ROOT)
-            else:
-                b, a = run(naive, ROOT), run(ours_cmd, ROOT)
-            a.pop("stdout"), b.pop("stdout")
-            rounds.append({"khabar": a, "naive": b, "ratio": round(a["seconds"] / b["seconds"], 3)})
-            print(json.dumps(rounds[-1]), file=sys.stderr, flush=True)
+        try:
+            for i in range(args.rounds):
+                home = tmp / f"home{i}"
+                ours_cmd = khabar_cmd("--home", str(home), "nightly", str(stories))
+                if i % 2 == 0:
+                    a, b = run(ours_cmd, ROOT), run(naive, ROOT)
+                else:
+                    b, a = run(naive, ROOT), run(ours_cmd, ROOT)
+                a.pop("stdout"), b.pop("stdout")
+                row = {"khabar": a, "naive": b, "ratio": round(a["seconds"] / b["seconds"], 3)}
+                if args.before:  # the same night at REF, run from its worktree (its own code)
+                    old = run(
+                        khabar_cmd("--home", str(tmp / f"old{i}"), "nightly", str(stories)), wt
+                    )
+                    old.pop("stdout")
+                    row["before"] = old
+                    row["vs_before"] = round(a["seconds"] / old["seconds"], 3)
+                rounds.append(row)
+                print(json.dumps(rounds[-1]), file=sys.stderr, flush=True)
+            if args.before:
+                before_quality = quality(stories, wt)
+        finally:
+            if args.before:
+                subprocess.run(["git", "worktree", "remove", "--force", str(wt)], cwd=ROOT)
         result = {
             "stories": len(lines),
             "rounds": rounds,
@@ -131,18 +154,12 @@ def main() -> None:
             "quality": {"after": quality(stories, ROOT)},
         }
         if args.before:
-            wt = tmp / "before"
-            subprocess.run(
-                ["git", "worktree", "add", "--detach", str(wt), args.before],
-                cwd=ROOT,
-                check=True,
-                capture_output=True,
+            result["quality"]["before"] = before_quality
+            result["quality"]["before_ref"] = args.before
+            result["median_vs_before"] = statistics.median(r["vs_before"] for r in rounds)
+            result["median_seconds"]["before"] = statistics.median(
+                r["before"]["seconds"] for r in rounds
             )
-            try:
-                result["quality"]["before"] = quality(stories, wt)
-                result["quality"]["before_ref"] = args.before
-            finally:
-                subprocess.run(["git", "worktree", "remove", "--force", str(wt)], cwd=ROOT)
     print(json.dumps(result, indent=1))
 
 

@@ -33,9 +33,9 @@ CANDIDATES = NAMES  # every feature cluster/features.py computes
 PRIORS = {
     "duplicates": {"max_days": 7.0, "contained": 0.95, "contained_min_shingles": 8},
     "events": {
-        "members": 5,
+        "members": 3,
         "time_scale_days": 3.0,
-        "time_weight": 3.0,
+        "time_weight": 0.15,
         "close_after_days": 7.0,
     },
 }
@@ -43,9 +43,9 @@ NOT_FITTED = (
     "contained (0.95) and contained_min_shingles (8) define a copy held whole in another "
     "text, a rule and not a fit. max_days, close_after_days, time_scale_days and "
     "time_weight follow news-stream clustering practice (a Gaussian decay over a few days, "
-    "events closed after a week): the development sets carry no real publication dates to "
-    "fit them on. members (the event members a story is compared with) was chosen with "
-    "`khabar eval --suite`."
+    "up to 0.15 of cosine as khabar's cosine rule had it, events closed after a week): the "
+    "development sets carry no real publication dates to fit them on. members (the event "
+    "members a story is compared with) was chosen with `khabar eval --suite`."
 )
 
 

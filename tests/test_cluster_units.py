@@ -82,7 +82,7 @@ def clusterer() -> EventClusterer:
         scorer=scorer(-9.0, cosine=20.0, numbers_agree=4.0, cross_language=0.0),
         members=3,
         time_scale_days=3.0,
-        time_weight=3.0,
+        time_weight=0.15,
         close_after_days=7.0,
     )
 
@@ -292,8 +292,8 @@ def test_story_joins_a_close_event(clusterer: EventClusterer) -> None:
     assert (touched[0].first_day, touched[0].last_day) == (100.0, 101.0)
     match = why["s"]["match"]
     assert why["s"]["rule"] == "joined" and match["compared"][0]["id"] == "m"
-    # one day apart: the Gaussian time prior takes its share of the log-odds
-    penalty = 3.0 * (1 - math.exp(-1 / 18))
+    # one day apart: the Gaussian time prior takes its share, 0.15 cosine at most, in log-odds
+    penalty = 0.15 * 20.0 * (1 - math.exp(-1 / 18))
     assert match["time_penalty"] == pytest.approx(penalty, abs=1e-3)
     assert logit(match["probability"]) == pytest.approx(20 * 0.6 + 2 - 9 - penalty, abs=0.02)
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from cluster.duplicates import Item, veto
+from cluster.duplicates import Item, translation_veto, veto
 from cluster.features import pair_features
 from cluster.scorer import LogisticScorer
 from khabar.suite import folds
@@ -122,6 +122,8 @@ def rows_for(
             continue
         if decision == "near" and veto(a.evidence, b.evidence):
             continue  # a changed fact is refused by rule before the scorer is asked
+        if decision == "translation" and translation_veto(a.evidence, b.evidence):
+            continue  # so are two articles with their own figures
         if (decision, task.name) in NOT_COPIES:
             p = Pair(p.a, p.b, False, p.group)
         out.append(Row(task.name, p, fold_of[p.group], pair_features(a, b)))
@@ -188,7 +190,11 @@ def fit_scorer(
             X[train], y[train], w[train] * train.sum() / w[train].sum()
         )
         oof[test] = s.predict_proba(X[test])
-    best = max(GRID, key=lambda t: (criterion(oof, y, tasks, w, t), -abs(t - 0.5)))
+    # The criterion is flat over a range of thresholds; take the middle of the plateau (the
+    # best mean over a window of +-0.05) rather than an edge a fold's noise put first.
+    raw = np.array([criterion(oof, y, tasks, w, t) for t in GRID])
+    smooth = np.convolve(np.pad(raw, 5, mode="edge"), np.ones(11) / 11, mode="valid")
+    best = float(GRID[int(np.argmax(smooth))])
     scorer = LogisticScorer(features, C=c, threshold=float(best)).fit(X, y, w)
     report = {
         "rows": {k: int((tasks == k).sum()) for k in sorted(set(tasks))},
