@@ -143,7 +143,8 @@ vertical-align:top} th{background:#f2f2f2} .muted{color:#666}
 .exact{background:#fbb}.near{background:#fdb}.translation{background:#bdf}.file{background:#ddd}
 .lang{font-weight:600;margin-top:.4rem} td.date{white-space:nowrap}
 table.timeline td{padding:1px .4rem} table.timeline caption{text-align:start;color:#666}
-td.tl-label{max-width:26rem;font-size:.88rem} td.tl-plot{vertical-align:middle} td.tl-plot svg{display:block}
+td.tl-label{max-width:26rem;font-size:.88rem} td.tl-plot{vertical-align:middle}
+td.tl-plot svg{display:block}
 rect.orig{fill:#1f4e79} rect.copy{fill:#8fb3d9} rect.filed{fill:#aaa} line.base{stroke:#ddd}
 line.tick{stroke:#666} svg.axis text{font-size:11px;fill:#666}
 """
