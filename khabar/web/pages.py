@@ -235,7 +235,7 @@ def router(state: Any) -> APIRouter:
         return page(
             request,
             "events.html",
-            twin=link("/events", since=since, limit=n, before=before),
+            twin=link("/events", since=since, limit=n, before=before, format="json"),
             events=events,
             lines=lines,
             older=older,
