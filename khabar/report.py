@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from khabar.store import Store
-from khabar.views import event_name
+from khabar.views import event_name, text_dir
 from khabar.web import calendars, timeline
 
 MAX_EVENTS = 200  # events listed in full; the counts cover all of them
@@ -198,7 +198,8 @@ def render_html(report: dict[str, Any]) -> str:
         langs = ", ".join(f"{k} {v}" for k, v in sorted(e["languages"].items()))
         lang_attr = f" lang='{esc(e['title_lang'])}'" if e.get("title_lang") else ""
         out.append(
-            f"<h2 id='{esc(e['id'])}'><bdi dir='auto'{lang_attr}>{esc(e.get('title') or e['id'])}"
+            f"<h2 id='{esc(e['id'])}'><bdi dir='{text_dir(e.get('title_lang'))}'{lang_attr}>"
+            f"{esc(e.get('title') or e['id'])}"
             f"</bdi></h2><p class='muted'>{esc(e['id'])} — {e['size']} "
             f"{'story' if e['size'] == 1 else 'stories'}, {esc(langs)}, "
             f"{esc(e['first'])} to {esc(e['last'])}</p>"
@@ -224,8 +225,8 @@ def render_html(report: dict[str, Any]) -> str:
                     date += f" <span class='kind file' title='{FILE_DATE_NOTE}'>file date</span>"
                 out.append(
                     f"<tr><td class='muted date'>{date}</td>"
-                    f"<td>{esc(st['outlet'] or '-')}</td>"
-                    f"<td dir='auto' lang='{esc(st['lang'])}'>{title}</td>"
+                    f"<td dir='auto'>{esc(st['outlet'] or '-')}</td>"
+                    f"<td dir='{text_dir(st['lang'])}' lang='{esc(st['lang'])}'>{title}</td>"
                     f"<td class='muted'>{esc(st['id'])}</td><td>{dup}</td></tr>"
                 )
             out.append("</table>")

@@ -176,3 +176,14 @@ def event_name(
     pool = [(i, s) for i, s in enumerate(stories) if s["lang"] == lang]
     _, best = min(pool, key=lambda p: (bool(p[1].get("duplicate_of")), -copies[p[1]["id"]], p[0]))
     return (best.get("title") or best["id"]), best["id"], best["lang"]
+
+
+RTL_LANGS = frozenset({"ar", "fa", "ur", "ps", "he", "yi", "ckb", "sd", "ug", "dv"})
+
+
+def text_dir(lang: str | None) -> str:
+    """The HTML `dir` of a text in `lang`: rtl for a right-to-left language, else auto.
+
+    A story's language is known, and its first strong letter can mislead: a Persian headline
+    that opens with "AMLO" or "Brexit" is still Persian, to be laid out right to left."""
+    return "rtl" if lang in RTL_LANGS else "auto"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, unquote_plus, urlencode
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -16,7 +16,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 
 from khabar import __version__
-from khabar.views import is_rtl
+from khabar.views import is_rtl, text_dir
 from khabar.web import calendars, timeline
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -67,6 +67,8 @@ def _environment() -> Environment:
         score=_score,
         num=_num,
         rtl=is_rtl,
+        textdir=text_dir,
+        unquote=unquote_plus,
     )
     env.globals.update(
         link=link,

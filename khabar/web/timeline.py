@@ -16,6 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from khabar.views import text_dir
+
 PLOT_W = 560  # px of the bar area
 ROW_H = 22
 AXIS_H = 30
@@ -139,6 +141,7 @@ def render(rows: Iterable[Row], caption: str = "") -> str:
         if row.href:
             label = f"<a href='{esc(row.href)}'>{label}</a>"
         lang = f" lang='{esc(row.lang)}'" if row.lang else ""
+        direction = text_dir(row.lang)
         note = f" <span class='muted'>{esc(row.note)}</span>" if row.note else ""
         bars = []
         for b, (orig, copies, filed) in sorted(per.items()):
@@ -159,7 +162,7 @@ def render(rows: Iterable[Row], caption: str = "") -> str:
                     f"{f', {filed} dated by file' if filed else ''}</title></rect>"
                 )
         out.append(
-            f"<tr><td class='tl-label'><bdi dir='auto'{lang}>{label}</bdi>{note}</td>"
+            f"<tr><td class='tl-label'><bdi dir='{direction}'{lang}>{label}</bdi>{note}</td>"
             f"<td class='tl-plot'><svg width='{PLOT_W}' height='{ROW_H}' "
             f"viewBox='0 0 {PLOT_W} {ROW_H}' role='img'>"
             f"<line class='base' x1='0' y1='{ROW_H - 0.5}' x2='{PLOT_W}' y2='{ROW_H - 0.5}'/>"
