@@ -33,6 +33,7 @@ import os
 import sys
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from http import HTTPStatus
 from pathlib import Path
@@ -78,12 +79,17 @@ LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 
 
 class _SerialEncoder:
-    """The process's one encoder; calls are serialised (a fast tokenizer is not re-entrant,
-    and two model passes at once on a small CPU only slow each other down)."""
+    """The process's one encoder, run on one thread of its own: calls are serialised (a fast
+    tokenizer is not re-entrant, and two model passes at once on a small CPU only slow each
+    other down), and always from the same OS thread. Torch called from whichever worker
+    thread served the request spun up its thread pool anew: measured on 100,000 stories, a
+    free-text search took p50 135 ms and p95 1.07 s that way, against 15-30 ms for the model
+    pass itself."""
 
     def __init__(self, encoder: Any, lock: threading.Lock):
         self._encoder = encoder
         self._lock = lock
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="khabar-model")
 
     @property
     def info(self) -> Any:
@@ -91,7 +97,7 @@ class _SerialEncoder:
 
     def encode(self, texts: list[str], progress: Any = None) -> Any:
         with self._lock:
-            return self._encoder.encode(texts, progress=progress)
+            return self._thread.submit(self._encoder.encode, texts, progress=progress).result()
 
 
 class Home:

@@ -38,15 +38,15 @@ def parse(value: str | None) -> datetime.datetime | datetime.date | None:
 
 
 def gregorian(value: str | None) -> str:
-    """`2025-10-12` or `2025-10-12 06:17 UTC`: the date as stored, minus seconds, in UTC when it
-    has a time and an offset."""
+    """`2025-10-12` or `2025-10-12 06:17 UTC`: the date as stored, minus seconds. Stored
+    times are UTC (khabar.sources.normalise_date converts any offset)."""
     when = parse(value)
     if when is None:
         return value or "-"
     if isinstance(when, datetime.datetime):
         if when.tzinfo is not None:
-            return when.astimezone(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-        return when.strftime("%Y-%m-%d %H:%M")
+            when = when.astimezone(datetime.UTC)
+        return when.strftime("%Y-%m-%d %H:%M UTC")
     return when.isoformat()
 
 

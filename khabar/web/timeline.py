@@ -162,7 +162,8 @@ def render(rows: Iterable[Row], caption: str = "") -> str:
                     f"{f', {filed} dated by file' if filed else ''}</title></rect>"
                 )
         out.append(
-            f"<tr><td class='tl-label'><bdi dir='{direction}'{lang}>{label}</bdi>{note}</td>"
+            f"<tr><td class='tl-label' dir='{direction}'><bdi dir='{direction}'{lang}>{label}</bdi>"
+            f"{note}</td>"
             f"<td class='tl-plot'><svg width='{PLOT_W}' height='{ROW_H}' "
             f"viewBox='0 0 {PLOT_W} {ROW_H}' role='img'>"
             f"<line class='base' x1='0' y1='{ROW_H - 0.5}' x2='{PLOT_W}' y2='{ROW_H - 0.5}'/>"
