@@ -22,6 +22,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
+from urllib.request import urlopen
 
 import pytest
 from conftest import SEEDS, SHARED_DATA, khabar
@@ -252,7 +253,11 @@ def test_an_analyst_in_a_browser(server: Server, browser: WebDriver, tmp_path: P
     langs = [x.text for x in b.find_elements(By.CSS_SELECTOR, ".group .lang")]
     assert "fa" in langs and len(langs) >= 2
     assert b.find_elements(By.CSS_SELECTOR, "table.timeline svg rect")
-    assert b.find_elements(By.CSS_SELECTOR, ".kind.translation")
+    twin = json.loads(urlopen(b.current_url + "?format=json", timeout=30).read())
+    copies = [s for s in twin["stories"] if s["duplicate_of"]]
+    marks = b.find_elements(By.CSS_SELECTOR, "table.groups :is(.exact, .near, .translation)")
+    assert len(marks) == len(copies)  # every duplicate marked, with its kind
+    assert sorted(m.text.split()[0] for m in marks) == sorted(s["duplicate_kind"] for s in copies)
     assert check_directions(b) >= 2
     screenshot(b, shots, "3-event")
     assert_nothing_from_elsewhere(b, base)
