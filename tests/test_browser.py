@@ -35,7 +35,8 @@ CHROMEDRIVER = Path("/usr/bin/chromedriver")
 NTREX = SHARED_DATA / "ntrex-dev" / "docs.jsonl"
 FA_QUERY = "حمله کوسه به نوجوان ۱۳ ساله هنگام غواصی در کالیفرنیا"  # NTREX: a shark attack
 WAIT = 60  # seconds for a page or an element
-MAX_SHOT_HEIGHT = 7000  # px of a full-page screenshot
+TOP_HEIGHT = 1400  # px of the first screenshot of a page: what one sees first
+TILE_HEIGHT = 8000  # px of each further screenshot: together they cover the whole page
 ARABIC_SCRIPT_FONTS = ("Noto Naskh Arabic", "Noto Sans Arabic", "Noto Kufi Arabic", "Vazirmatn")
 
 if not CHROMIUM.exists():
@@ -124,21 +125,30 @@ def browser() -> Iterator[WebDriver]:
         driver.quit()
 
 
-def screenshot(driver: WebDriver, folder: Path, name: str) -> Path:
-    """The whole page (up to MAX_SHOT_HEIGHT px tall), as a PNG."""
+def screenshot(driver: WebDriver, folder: Path, name: str) -> list[Path]:
+    """PNGs of the page: `name.png`, its top (TOP_HEIGHT px), and when the page is taller,
+    `name-full-1.png`, ... tiles of TILE_HEIGHT px that together cover all of it."""
     height = driver.execute_script("return document.documentElement.scrollHeight")
-    width = driver.execute_script("return document.documentElement.scrollWidth")
-    clip = {"x": 0, "y": 0, "width": max(width, 1280), "height": min(height, MAX_SHOT_HEIGHT)}
-    shot = driver.execute_cdp_cmd(
-        "Page.captureScreenshot",
-        {"format": "png", "captureBeyondViewport": True, "clip": {**clip, "scale": 1}},
-    )
+    width = max(driver.execute_script("return document.documentElement.scrollWidth"), 1280)
+    clips = [(name, 0, min(height, TOP_HEIGHT))]
+    if height > TOP_HEIGHT:
+        clips += [
+            (f"{name}-full-{i + 1}", y, min(TILE_HEIGHT, height - y))
+            for i, y in enumerate(range(0, height, TILE_HEIGHT))
+        ]
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.png"
-    path.write_bytes(base64.b64decode(shot["data"]))
-    assert path.stat().st_size > 10_000
-    print(f"screenshot: {path} ({clip['width']}x{clip['height']}, page {width}x{height})")
-    return path
+    paths = []
+    for label, y, h in clips:
+        clip = {"x": 0, "y": y, "width": width, "height": h, "scale": 1}
+        shot = driver.execute_cdp_cmd(
+            "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": clip}
+        )
+        path = folder / f"{label}.png"
+        path.write_bytes(base64.b64decode(shot["data"]))
+        assert path.stat().st_size > 5_000
+        print(f"screenshot: {path} ({width}x{h} from y={y}; page {width}x{height})")
+        paths.append(path)
+    return paths
 
 
 def is_rtl_text(text: str) -> bool:
