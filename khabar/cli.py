@@ -620,10 +620,15 @@ def reindex(ctx: click.Context) -> None:
 @click.pass_context
 @_friendly
 def serve(ctx: click.Context, host: str, port: int) -> None:
-    """The HTTP API (docs at /docs); KHABAR_TOKEN set requires a bearer token."""
+    """The HTTP API and the web pages (docs at /docs). KHABAR_TOKEN set requires a bearer
+    token (browsers log in); without it, only a loopback --host is allowed."""
+    from khabar.service import ServeError
     from khabar.service import serve as run_server
 
-    run_server(ctx.obj["home"], host, port, ctx.obj["model"], _model_name(ctx))
+    try:
+        run_server(ctx.obj["home"], host, port, ctx.obj["model"], _model_name(ctx))
+    except ServeError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 if __name__ == "__main__":

@@ -3,6 +3,10 @@
 Written into HOME/reports/ after the run has committed, named by the run's time, with
 `latest.html` and `latest.json` beside them. The HTML is one self-contained file (inline
 CSS and an SVG timeline), readable offline and with right-to-left headlines set `dir=auto`.
+Events are named by a representative headline (khabar.views.event_name: in the event's main
+language, with one per language in the JSON), and the timeline (khabar.web.timeline) reads by
+hour for a night's news and by day, week or month for longer spans. `khabar serve` lists the
+reports at /reports.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from khabar.store import Store
+from khabar.views import event_name, text_dir
+from khabar.web import calendars, timeline
 
 MAX_EVENTS = 200  # events listed in full; the counts cover all of them
 FILE_DATE_NOTE = "no date in the text or metadata: the date of the file"
@@ -27,9 +33,17 @@ def run_events(store: Store, ids: list[str], limit: int = MAX_EVENTS) -> list[di
     events = []
     for eid in ids:
         stories = store.event_stories(eid)
+        title, title_id, title_lang = event_name(stories)
         events.append(
             {
                 "id": eid,
+                "title": title,
+                "title_story": title_id,
+                "title_lang": title_lang,
+                "titles": {
+                    lang: event_name(stories, lang)[0]
+                    for lang in sorted({s["lang"] for s in stories})
+                },
                 "size": len(stories),
                 "first": min(_when(s) for s in stories),
                 "last": max(_when(s) for s in stories),
@@ -57,6 +71,9 @@ def run_events(store: Store, ids: list[str], limit: int = MAX_EVENTS) -> list[di
 
 def _when(story: dict[str, Any]) -> str:
     return (story.get("published_at") or story["ingested_at"])[:10]
+
+
+TIMELINE_ROWS = 30  # the largest events get a row each
 
 
 def build(store: Store, summary: dict[str, Any], event_ids: list[str]) -> dict[str, Any]:
@@ -115,48 +132,47 @@ def _atomic(path: Path, text: str) -> None:
 # --- HTML ------------------------------------------------------------------------------------
 
 CSS = """
-body{font-family:system-ui,'Vazirmatn','Noto Naskh Arabic',sans-serif;margin:2rem;color:#222}
+body{font-family:'Noto Sans','Segoe UI',Arial,'Noto Sans Arabic','Noto Naskh Arabic',Vazirmatn,
+Tahoma,sans-serif;margin:2rem;color:#222;line-height:1.45}
+:lang(fa),:lang(ar){font-family:Vazirmatn,'Noto Naskh Arabic','Noto Sans Arabic',Tahoma,
+sans-serif}
 h1{font-size:1.4rem} h2{font-size:1.1rem;margin:1.6rem 0 .3rem}
-table{border-collapse:collapse;margin:.3rem 0 1rem} td,th{padding:.2rem .6rem;text-align:start}
-th{background:#f2f2f2} .muted{color:#777} .kind{font-size:.8rem;padding:0 .3rem;border-radius:3px}
-.exact{background:#fbb}.near{background:#fdb}.translation{background:#bdf}
-.lang{font-weight:600;margin-top:.4rem}
+table{border-collapse:collapse;margin:.3rem 0 1rem} td,th{padding:.2rem .6rem;text-align:start;
+vertical-align:top} th{background:#f2f2f2} .muted{color:#666}
+.kind{font-size:.8rem;padding:0 .3rem;border-radius:3px;white-space:nowrap}
+.exact{background:#fbb}.near{background:#fdb}.translation{background:#bdf}.file{background:#ddd}
+.lang{font-weight:600;margin-top:.4rem} td.date{white-space:nowrap}
+table.timeline td{padding:1px .4rem} table.timeline caption{text-align:start;color:#666}
+td.tl-label{max-width:26rem;font-size:.88rem} td.tl-plot{vertical-align:middle}
+td.tl-plot svg{display:block}
+rect.orig{fill:#1f4e79} rect.copy{fill:#8fb3d9} rect.filed{fill:#aaa} line.base{stroke:#ddd}
+line.tick{stroke:#666} svg.axis text{font-size:11px;fill:#666}
 """
 
 
-def _timeline(events: list[dict[str, Any]], width: int = 720, row: int = 16) -> str:
-    """One row per event (the 30 largest): a bar per day with stories, height by count."""
-    shown = events[:30]
-    days = sorted({(s["published_at"] or "")[:10] for e in shown for s in e["stories"]} - {""})
-    if not days:
-        return ""
-    from datetime import date
-
-    d0, d1 = date.fromisoformat(days[0]), date.fromisoformat(days[-1])
-    span = max((d1 - d0).days, 1)
-    label_w = 140
-    plot_w = width - label_w - 10
-    height = row * len(shown) + 30
-    parts = [f'<svg width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">']
-    for i, e in enumerate(shown):
-        y = 10 + i * row
-        parts.append(f'<text x="0" y="{y + 11}" font-size="11">{html.escape(e["id"])}</text>')
-        per_day: dict[str, int] = defaultdict(int)
-        for s in e["stories"]:
-            if s["published_at"]:
-                per_day[s["published_at"][:10]] += 1
-        for day, n in per_day.items():
-            x = label_w + plot_w * (date.fromisoformat(day) - d0).days / span
-            h = min(row - 2, 3 + 2 * n)
-            parts.append(
-                f'<rect x="{x:.1f}" y="{y + row - 2 - h}" width="6" height="{h}" fill="#3b6ea8">'
-                f"<title>{day}: {n}</title></rect>"
-            )
-    parts.append(
-        f'<text x="{label_w}" y="{height - 4}" font-size="11">{d0}</text>'
-        f'<text x="{width - 80}" y="{height - 4}" font-size="11">{d1}</text></svg>'
-    )
-    return "".join(parts)
+def _timeline(events: list[dict[str, Any]]) -> str:
+    """One row per event (the largest TIMELINE_ROWS), named by its headline."""
+    rows = [
+        timeline.Row(
+            e.get("title") or e["id"],
+            f"#{e['id']}",
+            e.get("title_lang"),
+            f"{e['size']}",
+            [
+                timeline.Point(
+                    st["published_at"] or "",
+                    copy=bool(st["duplicate_of"]),
+                    file_date=st.get("date_source") == "file",
+                )
+                for st in e["stories"]
+            ],
+        )
+        for e in events[:TIMELINE_ROWS]
+    ]
+    caption = "Stories of the largest events over time"
+    if len(events) > TIMELINE_ROWS:
+        caption += f" ({TIMELINE_ROWS} of {len(events)} events)"
+    return timeline.render(rows, caption)
 
 
 def render_html(report: dict[str, Any]) -> str:
@@ -180,9 +196,13 @@ def render_html(report: dict[str, Any]) -> str:
     ]
     for e in report["events"]:
         langs = ", ".join(f"{k} {v}" for k, v in sorted(e["languages"].items()))
+        lang_attr = f" lang='{esc(e['title_lang'])}'" if e.get("title_lang") else ""
         out.append(
-            f"<h2 id='{esc(e['id'])}'>{esc(e['id'])} <span class='muted'>— {e['size']} stories, "
-            f"{esc(langs)}, {esc(e['first'])} to {esc(e['last'])}</span></h2>"
+            f"<h2 id='{esc(e['id'])}'><bdi dir='{text_dir(e.get('title_lang'))}'{lang_attr}>"
+            f"{esc(e.get('title') or e['id'])}"
+            f"</bdi></h2><p class='muted'>{esc(e['id'])} — {e['size']} "
+            f"{'story' if e['size'] == 1 else 'stories'}, {esc(langs)}, "
+            f"{esc(e['first'])} to {esc(e['last'])}</p>"
         )
         by_lang: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for st in e["stories"]:
@@ -200,12 +220,13 @@ def render_html(report: dict[str, Any]) -> str:
                 title = esc(st["title"] or "")
                 if st["url"]:
                     title = f"<a href='{esc(st['url'])}'>{title}</a>"
-                date = esc((st["published_at"] or "-")[:10])
+                date = esc(calendars.gregorian(st["published_at"]))
                 if st.get("date_source") == "file":
-                    date += f" <span class='kind' title='{FILE_DATE_NOTE}'>file date</span>"
+                    date += f" <span class='kind file' title='{FILE_DATE_NOTE}'>file date</span>"
                 out.append(
-                    f"<tr><td class='muted'>{date}</td>"
-                    f"<td>{esc(st['outlet'] or '-')}</td><td dir='auto'>{title}</td>"
+                    f"<tr><td class='muted date'>{date}</td>"
+                    f"<td dir='auto'>{esc(st['outlet'] or '-')}</td>"
+                    f"<td dir='{text_dir(st['lang'])}' lang='{esc(st['lang'])}'>{title}</td>"
                     f"<td class='muted'>{esc(st['id'])}</td><td>{dup}</td></tr>"
                 )
             out.append("</table>")

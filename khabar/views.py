@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import unicodedata
+from collections import Counter
 from typing import Any
 
 LRM = "\u200e"
@@ -154,3 +155,35 @@ EXPORT_FIELDS = (
     "date_source",
     "content_hash",
 )
+
+
+def event_name(
+    stories: list[dict[str, Any]], lang: str | None = None
+) -> tuple[str, str | None, str | None]:
+    """An event's representative headline: (title, story id, language).
+
+    In `lang` where the event has a story in it, else in the event's most common language
+    (ties: the language of its first story). Among those, a story that copies nothing, then
+    the one most copied within the event (the most republished), then the first published.
+    `stories` in publication order, as store.event_stories gives them."""
+    if not stories:
+        return "", None, None
+    langs = Counter(s["lang"] for s in stories)
+    if lang not in langs:
+        first = {s["lang"]: i for i, s in reversed(list(enumerate(stories)))}
+        lang = max(langs, key=lambda k: (langs[k], -first[k]))
+    copies = Counter(s["duplicate_of"] for s in stories if s.get("duplicate_of"))
+    pool = [(i, s) for i, s in enumerate(stories) if s["lang"] == lang]
+    _, best = min(pool, key=lambda p: (bool(p[1].get("duplicate_of")), -copies[p[1]["id"]], p[0]))
+    return (best.get("title") or best["id"]), best["id"], best["lang"]
+
+
+RTL_LANGS = frozenset({"ar", "fa", "ur", "ps", "he", "yi", "ckb", "sd", "ug", "dv"})
+
+
+def text_dir(lang: str | None) -> str:
+    """The HTML `dir` of a text in `lang`: rtl for a right-to-left language, else auto.
+
+    A story's language is known, and its first strong letter can mislead: a Persian headline
+    that opens with "AMLO" or "Brexit" is still Persian, to be laid out right to left."""
+    return "rtl" if lang in RTL_LANGS else "auto"

@@ -1,6 +1,7 @@
-"""Latency of `khabar serve` under concurrent GET /similar?id= traffic, and its bad requests.
+"""Latency of `khabar serve`: the API under concurrent traffic, and the analyst's pages.
 
     python scripts/bench_service.py [--home HOME] [--requests 2000] [--threads 8]
+    python scripts/bench_service.py --pages [--total 100000] [--page-requests 200]
 
 Without --home it builds a temporary home with `khabar nightly` on NTREX-128 dev
 (../shared/data/ntrex-dev/docs.jsonl: 168 stories in en, fa and ar; embedding them takes a
@@ -9,6 +10,18 @@ fires GET /similar?id=<random stored id> from several client threads (one keep-a
 client each) and prints one JSON object: latency percentiles in ms, requests/s, errors, and
 the bad requests it tried with the status each got (every one must be 4xx). Exit code 0 when
 there were no errors, every bad request got a 4xx and p95 met the target; else 1.
+
+With --pages it measures the web pages instead, one analyst at a time (sequential requests,
+`Accept: text/html`): the search form, search by story id (with and without filters), search
+by free text (a real headline each time: one model pass each), a story, the events (first
+page and a deep page), an event, the reports. The home is NTREX-128 dev with publication times
+spread over one day, grown with --total N to N stories by scripts/grow_home.py (copies of its
+real events, spread over 2023-2024, with near-copies; vectors perturbed) and reindexed with
+`khabar reindex`. Each page is timed by the client (whole round trip on loopback) and by the
+server (its Server-Timing header: arrival to response headers). The first request of each kind
+is reported apart: it pays one-off costs (the model's load, the catalog's one scan).
+Exit code 0 when every page answered 200 and every page's server-side p95 is under
+PAGE_TARGET_MS; else 1.
 """
 
 from __future__ import annotations
@@ -32,6 +45,8 @@ REPO = Path(__file__).resolve().parents[1]
 NTREX = REPO.parent / "shared" / "data" / "ntrex-dev" / "docs.jsonl"
 KHABAR = Path(sys.executable).parent / "khabar"
 P95_TARGET_MS = 50.0
+PAGE_TARGET_MS = 100.0
+HTML = {"accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 
 
 def free_port() -> int:
@@ -176,6 +191,204 @@ def bad_requests(base: str, some_id: str) -> list[dict]:
     return out
 
 
+def ntrex_with_times(dest: Path, data: Path) -> Path:
+    """NTREX dev with a publication time: an article every 25 minutes of 2019-06-01 (as
+    tests/test_browser.py builds it)."""
+    rows = [json.loads(line) for line in data.read_text(encoding="utf-8").splitlines()]
+    articles = sorted({r["article_id"] for r in rows})
+    offset = {"en": 0, "fa": 17, "ar": 41}
+    with dest.open("w", encoding="utf-8") as out:
+        for r in rows:
+            m = articles.index(r["article_id"]) * 25 + offset.get(r["lang"], 0)
+            r["published_at"] = f"2019-06-01T{m // 60:02d}:{m % 60:02d}:00+00:00"
+            out.write(json.dumps(r, ensure_ascii=False) + "\n")
+    return dest
+
+
+def grown_home(home: Path, data: Path, total: int | None) -> dict:
+    """NTREX (with times) through `khabar nightly`, grown to `total`, reindexed."""
+    build_home(home, ntrex_with_times(home.parent / "ntrex-times.jsonl", data))
+    out: dict = {}
+    if total:
+        sys.path.insert(0, str(REPO / "scripts"))
+        from grow_home import grow
+
+        t = time.perf_counter()
+        out["grow"] = grow(home, total)
+        out["grow_s"] = round(time.perf_counter() - t, 1)
+        t = time.perf_counter()
+        r = subprocess.run(
+            [str(KHABAR), "--home", str(home), "reindex"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=3600,
+        )
+        out["reindex_s"] = round(time.perf_counter() - t, 1)
+        out["reindex"] = r.stderr.strip().splitlines()[-1]
+    return out
+
+
+def page_plan(home: Path, n: int, seed: int) -> dict[str, list[str]]:
+    """The URLs of each page kind, `n` each, with random stories and events of the home."""
+    import sqlite3
+    from urllib.parse import quote, urlencode
+
+    rng = random.Random(seed)
+    db = sqlite3.connect(f"file:{home / 'khabar.db'}?mode=ro", uri=True)
+    try:
+        top = db.execute("SELECT MAX(vid) FROM stories").fetchone()[0]
+
+        def pick(column: str) -> tuple:
+            q = f"SELECT {column} FROM stories WHERE vid >= ? AND event_id IS NOT NULL "
+            q += "ORDER BY vid LIMIT 1"
+            while True:
+                row = db.execute(q, (rng.randint(1, top),)).fetchone()
+                if row:
+                    return row
+
+        stories = [pick("id, title") for _ in range(n)]
+        events = [pick("event_id")[0] for _ in range(n)]
+        cursors = []
+        for eid in events:
+            last = db.execute(
+                "SELECT MAX(COALESCE(published_at, ingested_at)) FROM stories WHERE event_id=?",
+                (eid,),
+            ).fetchone()[0]
+            cursors.append(f"{last}|{eid}")
+    finally:
+        db.close()
+    filters = {"lang": "fa", "duplicates": "hide", "since": "2023-06-01", "until": "2024-06-01"}
+    return {
+        "/ (empty form)": ["/"] * n,
+        "/?q=ID (search by story id)": [f"/?{urlencode({'q': sid})}" for sid, _ in stories],
+        "/?q=ID&lang&dates&duplicates=hide": [
+            f"/?{urlencode({'q': sid, **filters})}" for sid, _ in stories
+        ],
+        "/?q=TEXT (free text: one model pass)": [
+            f"/?{urlencode({'q': title[:300]})}" for _, title in stories
+        ],
+        "/stories/ID": [f"/stories/{quote(sid, safe='')}" for sid, _ in stories],
+        "/events (first page)": ["/events"] * n,
+        "/events?before=CURSOR (a deep page)": [
+            f"/events?{urlencode({'before': c})}" for c in (cursors * n)[:n]
+        ],
+        "/events/ID": [f"/events/{quote(e, safe='')}" for e in events[:n]],
+        "/reports": ["/reports"] * n,
+        "JSON /stories/ID": [f"/stories/{quote(sid, safe='')}?format=json" for sid, _ in stories],
+        "JSON /events": ["/events?format=json"] * n,
+    }
+
+
+def _stats(values: list[float]) -> dict:
+    a = np.asarray(values) if values else np.asarray([np.nan])
+    return {
+        "p50": round(float(np.percentile(a, 50)), 1),
+        "p95": round(float(np.percentile(a, 95)), 1),
+        "max": round(float(np.max(a)), 1),
+    }
+
+
+def load_pages(base: str, plan: dict[str, list[str]], seed: int) -> dict:
+    """Each URL once, the kinds interleaved in a random order, one request at a time."""
+    rng = random.Random(seed)
+    work = [(kind, url) for kind, urls in plan.items() for url in urls]
+    rng.shuffle(work)
+    first = {}
+    with httpx.Client(base_url=base, timeout=120, headers=HTML) as c:
+        for kind, urls in plan.items():  # the cold request of each kind, reported apart
+            t0 = time.perf_counter()
+            r = c.get(urls[0])
+            first[kind] = {
+                "status": r.status_code,
+                "client_ms": round((time.perf_counter() - t0) * 1000, 1),
+                "server_ms": _server_ms(r),
+            }
+        client: dict[str, list[float]] = {k: [] for k in plan}
+        server: dict[str, list[float]] = {k: [] for k in plan}
+        errors: list[str] = []
+        for kind, url in work:
+            t0 = time.perf_counter()
+            r = c.get(url)
+            ms = (time.perf_counter() - t0) * 1000
+            if r.status_code != 200:
+                errors.append(f"{url}: {r.status_code}")
+                continue
+            client[kind].append(ms)
+            server[kind].append(_server_ms(r))
+    pages = {
+        kind: {
+            "requests": len(client[kind]),
+            "server_ms": _stats(server[kind]),
+            "client_ms": _stats(client[kind]),
+        }
+        for kind in plan
+    }
+    return {"first_request": first, "pages": pages, "errors": errors}
+
+
+def _server_ms(r: httpx.Response) -> float:
+    timing = r.headers.get("server-timing", "")
+    for part in timing.split(","):
+        name, _, rest = part.strip().partition(";")
+        if name == "app" and rest.startswith("dur="):
+            return float(rest[4:])
+    raise SystemExit(f"no Server-Timing header on {r.request.url}")
+
+
+def machine() -> dict:
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count()}
+
+
+def pages_main(args: argparse.Namespace) -> int:
+    with tempfile.TemporaryDirectory(prefix="khabar-bench-pages-") as tmp:
+        tmp_path = Path(tmp)
+        built: dict = {}
+        home = args.home
+        if home is None:
+            home = tmp_path / "home"
+            built = grown_home(home, args.data, args.total)
+        plan = page_plan(home, args.page_requests, args.seed)
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        proc = start_server(home, port, tmp_path)
+        try:
+            run = load_pages(base, plan, args.seed)
+            health = httpx.get(base + "/health", timeout=10).json()
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    worst = max(p["server_ms"]["p95"] for p in run["pages"].values())
+    ok = not run["errors"] and all(
+        p["server_ms"]["p95"] < PAGE_TARGET_MS for p in run["pages"].values()
+    )
+    result = {
+        "home": str(args.home) if args.home else f"temporary: {args.data} grown to {args.total}",
+        "stories": health["stories"],
+        "machine": machine(),
+        "built": built,
+        "requests_per_page": args.page_requests,
+        "clients": 1,
+        **run,
+        "worst_server_p95_ms": worst,
+        "page_target_ms": PAGE_TARGET_MS,
+        "ok": ok,
+    }
+    print(json.dumps(result, ensure_ascii=False, indent=1))
+    return 0 if ok else 1
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--home", type=Path, help="serve this home (default: build one from --data)")
@@ -185,7 +398,12 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=8)
     ap.add_argument("-k", type=int, default=10)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--pages", action="store_true", help="measure the web pages instead")
+    ap.add_argument("--total", type=int, help="--pages: grow the home to this many stories")
+    ap.add_argument("--page-requests", type=int, default=200, help="--pages: per page kind")
     args = ap.parse_args()
+    if args.pages:
+        return pages_main(args)
 
     with tempfile.TemporaryDirectory(prefix="khabar-bench-") as tmp:
         tmp_path = Path(tmp)

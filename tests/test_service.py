@@ -440,10 +440,28 @@ def test_bearer_token(nightly_home: Path, start_server) -> None:
         assert c.get(srv.url + "/openapi.json").status_code == 200
 
 
-def test_non_loopback_bind_warns(nightly_home: Path, start_server) -> None:
-    srv = start_server(nightly_home, host="0.0.0.0", ready=False)
+def test_non_loopback_bind_without_token_is_refused(nightly_home: Path) -> None:
+    """Login-free (no KHABAR_TOKEN) is for loopback only: elsewhere serve refuses to start."""
+    r = subprocess.run(
+        [str(KHABAR), "--home", str(nightly_home), "serve", "--host", "0.0.0.0"]
+        + ["--port", str(free_port())],
+        capture_output=True,
+        text=True,
+        env=server_env(),
+        timeout=60,
+    )
+    assert r.returncode == 2, r.stderr
+    assert "0.0.0.0" in r.stderr and "KHABAR_TOKEN" in r.stderr and "127.0.0.1" in r.stderr
+    assert "Uvicorn running" not in r.stderr
+
+
+def test_non_loopback_bind_with_token_warns(nightly_home: Path, start_server) -> None:
+    srv = start_server(nightly_home, host="0.0.0.0", ready=False, KHABAR_TOKEN=TOKEN)
     text = srv.wait_for_stderr("Uvicorn running on")
     assert "warning" in text and "0.0.0.0" in text and "KHABAR_TOKEN" in text
+    with httpx.Client(timeout=30) as c:  # spoken to over loopback only
+        assert c.get(srv.url + "/health").status_code == 200
+        assert_json_error(c.get(f"{srv.url}/stories/{ID_000}"), 401)
     srv.stop()
     assert srv.proc.returncode is not None
 
