@@ -326,7 +326,8 @@ def create_app(
     app.add_middleware(
         _Guard, token=token, max_body=max_body, loopback_hosts_only=loopback_hosts_only
     )
-    app.add_middleware(Observe, metrics=counters)  # outermost: sees what the guard refuses
+    # outermost: sees what the guard refuses; labels by the app's routes (the list, not a copy)
+    app.add_middleware(Observe, metrics=counters, routes=app.router.routes)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     add_docs(app)
     app.include_router(pages.router(state))  # first: they match only requests for HTML

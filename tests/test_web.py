@@ -336,6 +336,9 @@ def test_metrics_and_access_log(web_home: Path, tmp_path: Path) -> None:
                 assert c.get(f"/stories/{ID_001}").status_code == 200
             assert c.get("/stories/nope").status_code == 404
             assert c.get("/events", headers=HTML).status_code == 200
+            assert c.get("/static/favicon.svg").status_code == 200
+            big = c.post("/similar", content=b"x" * 1_100_000)
+            assert big.status_code == 413
             metrics = c.get("/metrics")
             text = metrics.text
         assert metrics.headers["content-type"].startswith("text/plain; version=0.0.4")
@@ -346,6 +349,10 @@ def test_metrics_and_access_log(web_home: Path, tmp_path: Path) -> None:
         assert f"khabar_http_request_duration_seconds_count{{{route}}} 4" in text
         assert f'khabar_http_request_duration_seconds_bucket{{{route},le="+Inf"}} 4' in text
         assert "# TYPE khabar_http_request_duration_seconds histogram" in text
+        # refused before routing, or served by a mount: labelled by the route the path matches
+        assert 'khabar_http_requests_total{method="POST",route="/similar",status="413"} 1' in text
+        assert 'khabar_http_requests_total{method="GET",route="/static",status="200"} 1' in text
+        assert 'route="unmatched"' not in text
         events = len(khabar(web_home, "events", "--json").stdout.splitlines())
         assert "\nkhabar_stories 6\n" in text and f"\nkhabar_events {events}\n" in text
         assert "\nkhabar_index_generation 2\n" in text
@@ -365,6 +372,8 @@ def test_metrics_and_access_log(web_home: Path, tmp_path: Path) -> None:
         ("GET", f"/stories/{ID_001}", 200),
         ("GET", "/stories/nope", 404),
         ("GET", "/events", 200),
+        ("GET", "/static/favicon.svg", 200),
+        ("POST", "/similar", 413),
         ("GET", "/metrics", 200),
     ]
     assert all({"time", "client", "route", "ms", "bytes", "user_agent"} <= set(x) for x in lines)
