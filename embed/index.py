@@ -131,9 +131,14 @@ class VectorIndex:
         rng = np.random.default_rng(0)
         pick = np.sort(rng.choice(n, min(n, 40 * nlist), replace=False))
         sample = np.ascontiguousarray(vectors[pick], dtype=np.float32)
+        # PQ_M sub-codes of 8 bits at archive scale; a small index forced to this kind (tests)
+        # gets fewer bits, as k-means needs more points than centroids, and another
+        # dimension the largest number of sub-codes that divides it
+        m = max(i for i in range(1, PQ_M + 1) if self.dimension % i == 0)
+        nbits = int(np.clip(np.log2(max(n, 2) / 4), 1, 8))
         quantizer = faiss.IndexFlatIP(self.dimension)
         ivf = faiss.IndexIVFPQ(
-            quantizer, self.dimension, nlist, PQ_M, 8, faiss.METRIC_INNER_PRODUCT
+            quantizer, self.dimension, nlist, m, nbits, faiss.METRIC_INNER_PRODUCT
         )
         ivf.cp.niter = 10  # the lists only route candidates; re-scoring makes scores exact
         ivf.train(sample)

@@ -167,3 +167,31 @@ def test_missing_or_corrupt_companion_says_reindex(data, tmp_path) -> None:
     (tmp_path / INDEX_FILE).write_bytes(saved)
     with pytest.raises(IndexError_, match="another save.*khabar reindex"):
         VectorIndex.load(tmp_path)
+
+
+def test_nightly_job_switches_to_ivfpq_and_similar_works(tmp_path, monkeypatch) -> None:
+    """Crossing IVFPQ_MIN rebuilds as "ivfpq" on the run that crosses it; the reader's
+    `similar` then re-scores from the companion file, and says to reindex without it."""
+    import json
+
+    from conftest import SHARED_DATA, khabar
+
+    monkeypatch.setattr(indexlib, "FLAT_MAX", 20)
+    monkeypatch.setattr(indexlib, "IVFPQ_MIN", 40)
+    src = tmp_path / "docs.jsonl"
+    rows = (SHARED_DATA / "ntrex-dev" / "docs.jsonl").read_text(encoding="utf-8").splitlines()
+    home = tmp_path / "home"
+    src.write_text("\n".join(rows[:30]) + "\n", encoding="utf-8")
+    assert khabar(home, "nightly", str(src)).exit_code == 0
+    assert VectorIndex.load(home).kind == "ivf"
+    src.write_text("\n".join(rows[30:90]) + "\n", encoding="utf-8")
+    result = khabar(home, "nightly", str(src))
+    assert result.exit_code == 0, result.output
+    assert "index rebuilt (ivfpq)" in result.stderr
+    first = json.loads(rows[0])["id"]
+    hits = json.loads(khabar(home, "similar", "--id", first, "--json").stdout)["results"]
+    assert len(hits) == 10
+    (rows_file,) = home.glob("index-*.rows")
+    rows_file.unlink()
+    result = khabar(home, "similar", "--id", first, "--json")
+    assert result.exit_code != 0 and "khabar reindex" in result.stderr
