@@ -378,6 +378,8 @@ class _Rows:
         self.order: np.ndarray | None = None  # base row of ids[i] is source[order[i]]
         self.removed: set[int] = set()  # base ids no longer present
         self.new: dict[int, np.ndarray] = {}
+        self.path: Path | None = None  # the companion file the base rows are mapped from
+        self.rows_at = 0
 
     def set_base(self, ids: np.ndarray, source: np.ndarray) -> None:
         ids = np.asarray(ids, dtype=np.int64)
@@ -387,6 +389,7 @@ class _Rows:
         else:
             self.order = None
         self.ids, self.source, self.removed, self.new = ids, source, set(), {}
+        self.path = None
 
     def _in_base(self, ids: np.ndarray) -> np.ndarray:
         pos = np.searchsorted(self.ids, ids)
@@ -423,8 +426,23 @@ class _Rows:
             if self.order is not None:
                 pos = self.order[pos]
             sort = np.argsort(pos)  # read the mapped file in order
+            self._prefetch(pos[sort])
             out[rest[sort]] = self.source[pos[sort]]
         return out
+
+    def _prefetch(self, pos: np.ndarray) -> None:
+        """Ask the kernel for these rows of the companion file all at once, so rows not in
+        the page cache are read in parallel rather than one page fault after another
+        (at 10M vectors the file outgrows the page cache, and a query re-scores 100 rows)."""
+        if self.path is None or len(pos) < 2 or not hasattr(os, "posix_fadvise"):
+            return
+        size = 4 * self.dimension
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            for p in pos.tolist():
+                os.posix_fadvise(fd, self.rows_at + p * size, size, os.POSIX_FADV_WILLNEED)
+        finally:
+            os.close(fd)
 
     def write(self, path: Path, token: str) -> None:
         """All present rows, sorted by id, to `path` atomically (temp file, fsync, rename),
@@ -498,6 +516,7 @@ class _Rows:
             if c:
                 obj.ids = np.memmap(path, np.int64, "r", int(head["ids_at"]), (c,))
                 obj.source = np.memmap(path, np.float32, "r", int(head["rows_at"]), (c, d))
+                obj.path, obj.rows_at = path, int(head["rows_at"])
         except (OSError, ValueError, KeyError, TypeError, struct.error) as exc:
             raise IndexError_(
                 f"the index's companion rows file {path} is unusable ({exc}): {fix}"
