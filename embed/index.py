@@ -31,7 +31,7 @@ broken home, and says to run `khabar reindex`. Every save rewrites the companion
 Where the switch is (`IVFPQ_MIN`, 1M): at 1M vectors (scripts/bench_index.py, clustered
 synthetic vectors, on this shared 2-core machine) IVF-Flat and IVF-PQ with re-scoring had the
 same recall@10 (1.0) and about the same single-query latency (p95 5.9 and 5.0 ms from a
-mapped reader), but a writer holding IVF-Flat used 1.9 GB for the index against 0.11 GB for
+mapped reader), but a writer holding IVF-Flat used 1,927 MiB for the index against 111 MiB for
 IVF-PQ (the nightly job reads the whole index to add to it, and peaks at 1.1-1.4 GB without
 it). IVF-Flat grows by 1.5 GB per million (4*384 + 8 bytes a vector), IVF-PQ by 56 MB plus
 1.5 GB of companion file on disk, which only the rows a query re-scores are read from. So up to
