@@ -48,7 +48,9 @@ def _label(row: dict[str, Any]) -> bool | None:
     return None
 
 
-def read_rows(path: Path) -> list[dict[str, Any]]:
+def labelled_rows(path: Path, error: type[Exception] = ValueError) -> list[dict[str, Any]]:
+    """The JSON objects of a labelled JSONL file; a bad line raises `error` naming file and
+    line (labels are all or nothing: a run on part of them would score the wrong thing)."""
     rows = []
     with path.open(encoding="utf-8") as fh:
         for n, line in enumerate(fh, 1):
@@ -56,7 +58,12 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
                 try:
                     rows.append(json.loads(line))
                 except json.JSONDecodeError as exc:
-                    raise EvalError(f"{path}:{n}: invalid JSON ({exc.msg})") from None
+                    raise error(f"{path}:{n}: invalid JSON ({exc.msg})") from None
+    return rows
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    rows = labelled_rows(path, EvalError)
     if not rows:
         raise EvalError(f"{path}: no rows")
     return rows

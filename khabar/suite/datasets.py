@@ -20,13 +20,14 @@ SemEval texts are used to evaluate and to choose, never to train what ships.
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
+
+from khabar.evaluate import labelled_rows
 
 PAIR_BASE = date(2000, 1, 1)
 PAIR_SPACING_DAYS = 30
@@ -69,15 +70,7 @@ class Task:
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         raise DataError(f"{path}: missing (see ../shared/data/README.md)")
-    rows = []
-    with path.open(encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise DataError(f"{path}:{n}: invalid JSON ({exc.msg})") from None
-    return rows
+    return labelled_rows(path, DataError)
 
 
 def components(edges: list[tuple[str, str]]) -> dict[str, str]:
