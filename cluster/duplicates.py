@@ -207,9 +207,8 @@ class DuplicateDetector:
         return best
 
 
-def canonical_groups(links: list[Link], order: dict[str, tuple]) -> dict[str, str]:
-    """Union the links into groups; map every non-canonical member to its canonical story,
-    the group's earliest by `order`."""
+def components(edges: list[tuple[str, str]]) -> dict[str, str]:
+    """Union-find over the edges: node -> the smallest node of its component."""
     parent: dict[str, str] = {}
 
     def find(x: str) -> str:
@@ -219,13 +218,19 @@ def canonical_groups(links: list[Link], order: dict[str, tuple]) -> dict[str, st
             x = parent[x]
         return x
 
-    for link in links:
-        ra, rb = find(link.key), find(link.other)
+    for a, b in edges:
+        ra, rb = find(a), find(b)
         if ra != rb:
-            parent[ra] = rb
+            parent[max(ra, rb)] = min(ra, rb)
+    return {x: find(x) for x in list(parent)}
+
+
+def canonical_groups(links: list[Link], order: dict[str, tuple]) -> dict[str, str]:
+    """Union the links into groups; map every non-canonical member to its canonical story,
+    the group's earliest by `order`."""
     groups: dict[str, list[str]] = {}
-    for x in list(parent):
-        groups.setdefault(find(x), []).append(x)
+    for x, root in components([(link.key, link.other) for link in links]).items():
+        groups.setdefault(root, []).append(x)
     out: dict[str, str] = {}
     for members in groups.values():
         canon = min(members, key=lambda k: (order[k], k))

@@ -27,6 +27,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from cluster.duplicates import components
 from khabar.evaluate import labelled_rows
 
 PAIR_BASE = date(2000, 1, 1)
@@ -71,24 +72,6 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         raise DataError(f"{path}: missing (see ../shared/data/README.md)")
     return labelled_rows(path, DataError)
-
-
-def components(edges: list[tuple[str, str]]) -> dict[str, str]:
-    """Union-find over the edges: node -> the smallest node of its component."""
-    parent: dict[str, str] = {}
-
-    def find(x: str) -> str:
-        parent.setdefault(x, x)
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for a, b in edges:
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    return {x: find(x) for x in list(parent)}
 
 
 # --- docs tasks ------------------------------------------------------------------------------
