@@ -46,7 +46,8 @@ import os
 import struct
 import tempfile
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +73,22 @@ def kind_for(count: int) -> str:
     if count <= FLAT_MAX:
         return "flat"
     return "ivf" if count <= IVFPQ_MIN else "ivfpq"
+
+
+@contextmanager
+def _replacing(path: Path, prefix: str) -> Iterator[str]:
+    """A temporary file beside `path` that replaces it, fsynced, once the block ends without
+    an error: a reader sees the old file or the whole new one, never part of one."""
+    fd, tmp = tempfile.mkstemp(prefix=prefix, dir=path.parent)
+    os.close(fd)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 class IndexError_(RuntimeError):
@@ -288,18 +305,10 @@ class VectorIndex:
                 "rows": rows_meta,
             }
         ).encode("utf-8")
-        fd, tmp = tempfile.mkstemp(prefix=".index-", dir=folder)
-        try:
-            os.close(fd)
+        with _replacing(folder / INDEX_FILE, ".index-") as tmp:
             faiss.write_index(self.index, tmp)
             with open(tmp, "ab") as fh:
                 fh.write(meta + struct.pack("<Q", len(meta)) + MAGIC)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, folder / INDEX_FILE)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
         for old in folder.glob("index-*.rows"):
             if rows_meta is None or old.name != rows_meta["file"]:
                 old.unlink(missing_ok=True)
@@ -467,30 +476,22 @@ class _Rows:
                     "rows_at": rows_at,
                 }
             ).encode("utf-8")
-        fd, tmp = tempfile.mkstemp(prefix=".index-rows-", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(ROWS_MAGIC + struct.pack("<Q", len(header)) + header)
-                fh.write(b"\0" * (ids_at - fh.tell()))
-                fh.write(all_ids[perm].tobytes())
-                fh.write(b"\0" * (rows_at - fh.tell()))
-                for a in range(0, count, ADD_CHUNK):
-                    sel = perm[a : a + ADD_CHUNK]
-                    chunk = np.empty((len(sel), self.dimension), dtype=np.float32)
-                    base = sel < nb
-                    pos = keep[sel[base]]
-                    if self.order is not None:
-                        pos = self.order[pos]
-                    chunk[base] = self.source[pos]
-                    for j in np.flatnonzero(~base):
-                        chunk[j] = self.new[int(new_ids[sel[j] - nb])]
-                    fh.write(chunk.tobytes())
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        with _replacing(path, ".index-rows-") as tmp, open(tmp, "wb") as fh:
+            fh.write(ROWS_MAGIC + struct.pack("<Q", len(header)) + header)
+            fh.write(b"\0" * (ids_at - fh.tell()))
+            fh.write(all_ids[perm].tobytes())
+            fh.write(b"\0" * (rows_at - fh.tell()))
+            for a in range(0, count, ADD_CHUNK):
+                sel = perm[a : a + ADD_CHUNK]
+                chunk = np.empty((len(sel), self.dimension), dtype=np.float32)
+                base = sel < nb
+                pos = keep[sel[base]]
+                if self.order is not None:
+                    pos = self.order[pos]
+                chunk[base] = self.source[pos]
+                for j in np.flatnonzero(~base):
+                    chunk[j] = self.new[int(new_ids[sel[j] - nb])]
+                fh.write(chunk.tobytes())
 
     @classmethod
     def open(cls, path: Path, token: object, count: int) -> _Rows:
