@@ -55,6 +55,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 def build_home(home: Path, data: Path) -> None:
     print(f"building {home} from {data} with `khabar nightly` ...", file=sys.stderr)
     r = subprocess.run(
@@ -364,11 +372,7 @@ def pages_main(args: argparse.Namespace) -> int:
             run = load_pages(base, plan, args.seed)
             health = httpx.get(base + "/health", timeout=10).json()
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop_server(proc)
     worst = max(p["server_ms"]["p95"] for p in run["pages"].values())
     ok = not run["errors"] and all(
         p["server_ms"]["p95"] < PAGE_TARGET_MS for p in run["pages"].values()
@@ -423,11 +427,7 @@ def main() -> int:
             bad = bad_requests(base, ids[0])
             health = httpx.get(base + "/health", timeout=10).json()
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop_server(proc)
 
     lat = np.asarray(run["latencies"]) if run["latencies"] else np.asarray([np.nan])
     p50, p95, p99 = (round(float(np.percentile(lat, q)), 2) for q in (50, 95, 99))
