@@ -43,6 +43,17 @@ def supports(folder: Path) -> str | None:
     return None
 
 
+# Batch invariance. In bf16 a text's vector moved by up to 1e-3 with the batch it shared:
+# the batch's padded length and whether any row was padded (the attention kernel) pick
+# different matmul blockings; the number of rows does not. A text runs padded to a length
+# of its own (its token count rounded up to a step: BUCKET above 256 tokens, finer below),
+# always masked, so each vector is a function of its text alone (tests/test_encoder.py) and a
+# backfill and a night, batching differently, agree to the float. The cost: at most a step
+# of padding a text.
+BUCKET = 32
+ROWS = 64  # texts a block holds at most (the encoder sends batches of one bucket)
+
+
 class BertEncoder:
     """Mean-pooled, L2-normalised BERT embeddings; bf16 or fp32 weights."""
 
@@ -70,6 +81,7 @@ class BertEncoder:
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.no_truncation()
         self.tokenizer.no_padding()
+        self.dimension = int(config["hidden_size"])
 
     def offsets(self, text: str) -> list[tuple[int, int]]:
         """Character spans of `text`'s tokens, without special tokens."""
@@ -81,15 +93,32 @@ class BertEncoder:
     def special_tokens(self) -> int:
         return self.count("", special=True)
 
+    def bucket(self, tokens: int) -> int:
+        """The padded length a text of `tokens` tokens (special tokens included) runs at."""
+        step = 8 if tokens <= 64 else 16 if tokens <= 256 else BUCKET
+        return min(-(-tokens // step) * step, self.max_tokens)
+
     def embed(self, texts: list[str]) -> np.ndarray:
-        """One batch of texts (prompt included), cut at `max_tokens`."""
-        torch = self.torch
+        """Texts (prompt included), cut at `max_tokens`, each vector a function of its own
+        text only: texts run in blocks of up to ROWS padded to their bucket (see BUCKET)."""
         encs = self.tokenizer.encode_batch(texts, add_special_tokens=True)
         ids = [
             e.ids[: self.max_tokens - 1] + e.ids[-1:] if len(e.ids) > self.max_tokens else e.ids
             for e in encs
         ]
-        n = max(len(x) for x in ids)
+        groups: dict[int, list[int]] = {}
+        for i, x in enumerate(ids):
+            groups.setdefault(self.bucket(len(x)), []).append(i)
+        out = np.zeros((len(ids), self.dimension), dtype=np.float32)
+        for n, members in groups.items():
+            for s in range(0, len(members), ROWS):
+                part = members[s : s + ROWS]
+                out[part] = self._block([ids[i] for i in part], n)
+        return out
+
+    def _block(self, ids: list[list[int]], n: int) -> np.ndarray:
+        """One forward pass of texts padded to n tokens."""
+        torch = self.torch
         batch = torch.full((len(ids), n), self.pad_id, dtype=torch.long)
         mask = torch.zeros((len(ids), n), dtype=torch.bool)
         for i, x in enumerate(ids):
@@ -112,8 +141,8 @@ class BertEncoder:
             + w["embeddings.token_type_embeddings.weight"][0]
         )
         x = self._norm(x, "embeddings.LayerNorm")
-        # No mask when nothing is padded: the fused attention kernel is then used.
-        keep = None if bool(mask.all()) else mask[:, None, None, :]
+        # Always masked, even when nothing is padded: one kernel for every block (see BUCKET).
+        keep = mask[:, None, None, :]
         d = x.shape[-1]
         hd = d // self.heads
         for i in range(self.layers):

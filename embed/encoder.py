@@ -150,6 +150,7 @@ class Encoder:
         prompt_tokens = model.count(info.query_prompt) if info.query_prompt else 0
         # Tokens of story text that fit in one window next to the prompt and special tokens.
         self.window_tokens = max(16, info.max_tokens - model.special_tokens() - prompt_tokens)
+        self.extra_tokens = model.special_tokens() + prompt_tokens
         if token_budget == DEFAULT:
             token_budget = TOKEN_BUDGET
         if window == DEFAULT:
@@ -165,6 +166,13 @@ class Encoder:
     @property
     def dimension(self) -> int:
         return self.info.dimension
+
+    def shape(self, tokens: int) -> int:
+        """The padded length a piece of `tokens` text tokens runs at, about (re-tokenized
+        with the prompt, a piece can gain a token at its edge)."""
+        bucket = getattr(self.model, "bucket", None)
+        n = tokens + self.extra_tokens
+        return bucket(n) if bucket else n
 
     def count(self, text: str) -> int:
         """Tokens of `text` alone (no prompt, no special tokens)."""
@@ -213,13 +221,20 @@ class Encoder:
                 weight.append(n_tokens)
                 chunks.append(chunk)
         # Longest first, so a batch pads little and the slowest batches come while the
-        # progress bar still has far to go; a text is done when its last piece is.
-        order = sorted(range(len(chunks)), key=lambda j: -weight[j])
+        # progress bar still has far to go; a text is done when its last piece is. A runtime
+        # that pads to buckets (embed/bert.py) gets batches of one bucket each.
+        shape = [self.shape(n) for n in weight]
+        order = sorted(range(len(chunks)), key=lambda j: (-shape[j], -weight[j]))
         left = np.bincount(np.asarray(owner), minlength=len(texts))
         vectors = np.zeros((len(chunks), self.dimension), dtype=np.float32)
         prompt = self.info.query_prompt
-        for s in range(0, len(order), self.batch_size):
-            part = order[s : s + self.batch_size]
+        batches: list[list[int]] = []
+        for j in order:
+            if batches and len(batches[-1]) < self.batch_size and shape[batches[-1][0]] == shape[j]:
+                batches[-1].append(j)
+            else:
+                batches.append([j])
+        for part in batches:
             vectors[part] = self.model.embed([prompt + chunks[j] for j in part])
             if progress:
                 finished = 0

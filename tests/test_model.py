@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import ID_001, ID_002, khabar, seed_text
+from conftest import ID_001, ID_002, SHARED_DATA, khabar, seed_text
 
 from embed import model as modellib
 from embed.model import ModelError
@@ -233,3 +233,18 @@ def test_similar_text_does_not_import_torch(seeded_home) -> None:
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["results"], out.stdout
     assert out.stderr.strip().endswith("NO-TORCH"), out.stderr
+
+
+def test_a_vector_does_not_depend_on_the_batch_it_came_in(encoder) -> None:
+    """A backfill and a night batch the same texts differently; their vectors must be the
+    same to the bit, or their scores and decisions would drift apart (embed/bert.py)."""
+    docs = [json.loads(line) for line in (SHARED_DATA / "ntrex-dev" / "docs.jsonl").open()][:40]
+    texts = [f"{d.get('title', '')}\n{d['text']}" for d in docs]
+    texts += [d["title"] for d in docs[:8] if d.get("title")]  # short ones, finer buckets
+    together = encoder.encode(texts)
+    reversed_ = encoder.encode(texts[::-1])[::-1]
+    in_sevens = np.concatenate([encoder.encode(texts[i : i + 7]) for i in range(0, len(texts), 7)])
+    alone = np.stack([encoder.encode([t])[0] for t in texts[:6] + texts[-3:]])
+    assert np.array_equal(together, reversed_)
+    assert np.array_equal(together, in_sevens)
+    assert np.array_equal(np.concatenate([together[:6], together[-3:]]), alone)
