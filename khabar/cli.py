@@ -143,8 +143,8 @@ def _run(ctx: click.Context, paths: tuple[str, ...], as_json: bool, nightly: boo
 
         detector, clusterer = _decisions(ctx, thresholds)
 
-        def after(index, changed):
-            return Clustering(store, index, detector, clusterer).run(changed).as_dict()
+        def after(_index, changed):
+            return Clustering(store, detector, clusterer).run(changed).as_dict()
 
     summary = run(
         store,
@@ -473,7 +473,6 @@ def _decisions(ctx: click.Context, thresholds: Path | None = None):
 @_friendly
 def explain(ctx: click.Context, id1: str, id2: str, as_json: bool) -> None:
     """Why two stored stories are, or are not, copies of one article or one event."""
-    from khabar import vectors
     from khabar.clustering import Clustering
     from khabar.explain import judge, render, stored_relation, story_head
 
@@ -487,8 +486,7 @@ def explain(ctx: click.Context, id1: str, id2: str, as_json: bool) -> None:
     if id1 == id2:
         raise click.UsageError("give two different story ids")
     detector, clusterer = _decisions(ctx)
-    index = vectors.load(store, store.home)
-    items = Clustering(store, index, detector, clusterer).items(list(stories.values()))
+    items = Clustering(store, detector, clusterer).items(list(stories.values()))
     result = judge(items[id1], items[id2], detector, clusterer)
     result["a"], result["b"] = story_head(stories[id1]), story_head(stories[id2])
     result["stored"] = stored_relation(stories[id1], stories[id2])

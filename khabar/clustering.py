@@ -1,17 +1,21 @@
-"""The clustering step of the nightly job: duplicates, then events, for unassigned stories.
+"""Stage (d), the fold: duplicates, then events, for the stories without an event.
 
-Wires `cluster` (pure decisions) to the store and the index. Stories without an event are
-taken in publication order; each is compared with the stories published within the
-clusterer's window around it (candidates come from the vector index), linked to a duplicate
-if one qualifies, and put into an event. Existing event ids are never changed; a duplicate
-group's canonical story is recomputed when an earlier-published copy arrives.
+Wires `cluster` (pure decisions) to the store. Stories without an event are folded one
+publication day at a time, oldest first, and within a day in publication order (time, then
+id); each is compared with its candidates (stage (c), khabar/stages/candidates.py: the
+earlier stories of its window), linked to a duplicate if one qualifies, and put into an
+event. Vectors are corrected with the language means as of each story's day
+(khabar/langdays.py). So the result is a function of the stories, not of how they were
+batched into runs: ten nights and one backfill of ten days agree. Existing event ids are
+never changed; a duplicate group's canonical story is recomputed when an earlier-published
+copy arrives.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
 from typing import Any
 
 import numpy as np
@@ -20,8 +24,12 @@ from cluster.duplicates import DuplicateDetector, Item, Link, canonical_groups
 from cluster.events import Event, EventClusterer
 from cluster.evidence import Evidence
 from embed import text as textlib
-from embed.index import VectorIndex
+from khabar.days import day_number, iso_day, story_day
+from khabar.langdays import DayMeans
+from khabar.stages.candidates import window_candidates
 from khabar.store import Store
+
+__all__ = ["Clustering", "ClusterSummary", "iso_day", "story_day", "to_item"]
 
 NEIGHBOURS = 32  # index neighbours examined per story for duplicates
 
@@ -44,29 +52,12 @@ class ClusterSummary:
         }
 
 
-def story_day(story: dict[str, Any]) -> float:
-    """Publication time in days since 1970 (ingest time when the date is unknown)."""
-    value = story.get("published_at") or story["ingested_at"]
-    if len(value) == 10:
-        d = date.fromisoformat(value)
-        return float(d.toordinal() - _EPOCH)
-    dt = datetime.fromisoformat(value.replace("Z", "+00:00")).replace(tzinfo=None)
-    return (dt - datetime(1970, 1, 1)).total_seconds() / 86400.0
-
-
-def iso_day(day: float) -> str:
-    return date.fromordinal(_EPOCH + int(np.floor(day))).isoformat()
-
-
-_EPOCH = date(1970, 1, 1).toordinal()
-
-
 def to_item(story: dict[str, Any], vector: np.ndarray) -> Item:
     norm = textlib.normalize(f"{story['title']}\n{story['text']}")
     day = story_day(story)
     return Item(
         key=story["id"],
-        order=(day, story["vid"]),
+        order=(day, story["id"]),
         day=day,
         lang=story["lang"],
         vector=vector,
@@ -79,58 +70,111 @@ class Clustering:
     def __init__(
         self,
         store: Store,
-        index: VectorIndex,
         detector: DuplicateDetector,
         clusterer: EventClusterer,
     ):
         self.store = store
-        self.index = index
         self.detector = detector
         self.clusterer = clusterer
+        self._means: DayMeans | None = None
+
+    @property
+    def reach(self) -> float:
+        """Days around a story that its fold loads: its candidates and open events."""
+        return max(self.clusterer.close_after_days, self.detector.max_days) + 1
 
     def items(self, stories: list[dict[str, Any]]) -> dict[str, Item]:
         if not stories:
             return {}
+        if self._means is None:  # read once per run: the fold adds no vectors
+            self._means = DayMeans(self.store)
         by_vid = {s["vid"]: s for s in stories}
         vids, langs, raw = self.store.story_vectors(by_vid)
-        corrected = self.index.correct(langs, raw)
+        days = [day_number(by_vid[int(v)]) for v in vids]
+        corrected = self._means.center(langs, days, raw)
         return {
             by_vid[int(v)]["id"]: to_item(by_vid[int(v)], corrected[i]) for i, v in enumerate(vids)
         }
 
-    def run(self, changed: list[str] | None = None) -> ClusterSummary:
-        """Cluster the stories without an event; re-check the duplicates of `changed` stories
-        (known ids whose text changed) and of the stories that pointed at them."""
+    def run(
+        self,
+        changed: list[str] | None = None,
+        candidates: Callable[[int], dict[str, list[str]] | None] | None = None,
+        after_day: Callable[[int, ClusterSummary], None] | None = None,
+    ) -> ClusterSummary:
+        """Fold the stories without an event, one day at a time; re-check the duplicates of
+        `changed` stories (known ids whose text changed) and of the stories that pointed at
+        them. `candidates(day)` may hand in stage (c)'s answer for a day computed ahead (a
+        backfill); `after_day(day, summary)` runs after each day (a backfill commits there)."""
         store = self.store
-        summary = ClusterSummary(duplicates={"exact": 0, "near": 0, "translation": 0})
+        summary = ClusterSummary(duplicates={"exact": 0, "near": 0, "translation": 0}, events=[])
         fresh = store.unclustered()
         fresh_ids = {s["id"] for s in fresh}
         recheck = [s for s in store.with_duplicates_of(changed or []) if s["id"] not in fresh_ids]
+        by_day: dict[int, list[dict[str, Any]]] = {}
+        for s in fresh:
+            by_day.setdefault(day_number(s), []).append(s)
+        if recheck and not by_day:
+            by_day[min(day_number(s) for s in recheck)] = []
+        touched: set[str] = set()
+        for n, day in enumerate(sorted(by_day)):
+            given = candidates(day) if candidates else None
+            part = self.fold(by_day[day], recheck if n == 0 else [], given)
+            summary.stories += part.stories
+            for kind, count in (part.duplicates or {}).items():
+                summary.duplicates[kind] += count
+            summary.new_events += part.new_events
+            touched.update(part.events or [])
+            if after_day:
+                after_day(day, part)
+        summary.events = sorted(touched)
+        summary.joined_events = len(touched) - summary.new_events
+        return summary
+
+    def pool(self, work: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The stories already in an event within reach of `work`'s days (not `work`)."""
+        days = [story_day(s) for s in work]
+        ids = {s["id"] for s in work}
+        lo, hi = iso_day(min(days) - self.reach), iso_day(max(days) + self.reach)
+        return [s for s in self.store.clustered_between(lo, hi) if s["id"] not in ids]
+
+    def day_candidates(
+        self, queue: list[Item], items: dict[str, Item], folded: set[str]
+    ) -> dict[str, list[str]]:
+        return window_candidates(
+            queue, list(items.values()), folded, self.detector.max_days, NEIGHBOURS
+        )
+
+    def fold(
+        self,
+        fresh: list[dict[str, Any]],
+        recheck: list[dict[str, Any]],
+        given: dict[str, list[str]] | None = None,
+    ) -> ClusterSummary:
+        """One day's stories (and the re-checked ones) into duplicate groups and events."""
+        store = self.store
+        summary = ClusterSummary(duplicates={"exact": 0, "near": 0, "translation": 0})
+        fresh_ids = {s["id"] for s in fresh}
         work = fresh + recheck
         summary.stories = len(fresh)
         if not work:
             return summary
         work_ids = {s["id"] for s in work}
-        days = [story_day(s) for s in work]
-        reach = max(self.clusterer.close_after_days, self.detector.max_days) + 1
-        context = [
-            s
-            for s in store.clustered_between(iso_day(min(days) - reach), iso_day(max(days) + reach))
-            if s["id"] not in work_ids
-        ]
+        context = self.pool(work)
         items = self.items(work + context)
-        queue = sorted((items[s["id"]] for s in work), key=lambda i: i.order)
+        queue = sorted((items[s["id"]] for s in work), key=lambda i: (i.order, i.key))
 
         # 1. Duplicate links from each story to an earlier-processed one.
         links: list[Link] = []
         exact = store.same_content([s["content_hash"] for s in work])
         processed: set[str] = {s["id"] for s in context}
-        key_of = {it.order[1]: key for key, it in items.items()}  # vid -> story id
-        neighbours = self.neighbours(queue)
+        near = self.day_candidates(queue, items, set(processed)) if given is None else given
         for item in queue:
-            candidates = self.candidates(neighbours[item.key], items, key_of, processed)
+            candidates = [items[k] for k in near.get(item.key, []) if k in items]
             candidates += [
-                self._outside_item(k) for k in exact.get(item.content_hash, []) if k not in items
+                self._outside_item(k, folded=True)
+                for k in exact.get(item.content_hash, [])
+                if k not in items
             ]
             found = self.detector.best(item, [c for c in candidates if c is not None])
             if found is not None:
@@ -210,25 +254,11 @@ class Clustering:
         summary.joined_events = len(touched) - summary.new_events
         return summary
 
-    def neighbours(self, queue: list[Item]) -> dict[str, np.ndarray]:
-        """Each queued story's nearest vids in the corrected space, in one index search (one
-        search per story costs a thread start-up each)."""
-        if not queue:
-            return {}
-        _, vids = self.index.search(np.stack([it.vector for it in queue]), NEIGHBOURS + 1)
-        return {it.key: vids[i] for i, it in enumerate(queue)}
-
-    def candidates(
-        self, vids: np.ndarray, items: dict[str, Item], key_of: dict[int, str], processed: set[str]
-    ) -> list[Item]:
-        """Earlier stories among a story's neighbours and in time (the loaded window: a
-        neighbour outside it is too far in time to matter), in vid order."""
-        keys = (key_of.get(int(v)) for v in sorted(int(v) for v in vids if v >= 0))
-        return [items[k] for k in keys if k is not None and k in processed]
-
-    def _outside_item(self, key: str) -> Item | None:
+    def _outside_item(self, key: str, folded: bool = False) -> Item | None:
+        """A story outside the loaded window; with `folded`, only if it is in an event (a
+        backfill's later days are in the home, unfolded, and not yet comparable)."""
         story = self.store.get(key)
-        if story is None:
+        if story is None or (folded and not story["event_id"]):
             return None
         return self.items([story])[key]
 

@@ -106,7 +106,7 @@ def evaluate(
                 encoder_factory,
                 model_name,
                 after=lambda index, changed, store=store: (
-                    Clustering(store, index, detector, clusterer).run(changed).as_dict()
+                    Clustering(store, detector, clusterer).run(changed).as_dict()
                 ),
                 command="eval",
             )

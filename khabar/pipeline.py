@@ -16,7 +16,8 @@ from typing import Any
 
 from embed.encoder import Encoder
 from embed.index import IndexError_, VectorIndex
-from khabar import vectors
+from khabar import langdays, vectors
+from khabar.days import day_number
 from khabar.prepare import prepare
 from khabar.sources import Rejection, read_paths
 from khabar.store import Store, now
@@ -186,6 +187,7 @@ class _Ingest:
             summary.embedded += len(keys)
 
         stats = vectors.load_stats(store, self.dimension())
+        by_day: langdays.Changes = {}
         next_vid = store.next_vid()
         stamp = now()
         for s, old in todo:
@@ -194,6 +196,16 @@ class _Ingest:
                 s["embed_key"],
                 s["lang"],
             )
+            day_old = None if old is None else (old["lang"], day_number(old), old["embed_key"])
+            stamped = {**fields, "ingested_at": stamp if old is None else old["ingested_at"]}
+            day_new = (s["lang"], day_number(stamped), s["embed_key"])
+            if day_old != day_new:
+                for key, sign in ((day_old, -1), (day_new, 1)):
+                    vec = None if key is None else store.vector(key[2])
+                    if vec is not None:
+                        by_day = langdays.merge(
+                            by_day, langdays.changes([key[0]], [key[1]], vec[None, :], sign)
+                        )
             if old is None:
                 fields.update(vid=next_vid, ingested_at=stamp, updated_at=stamp)
                 vid = next_vid
@@ -216,6 +228,7 @@ class _Ingest:
                 stats.add([s["lang"]], store.vector(s["embed_key"])[None, :])
                 self.written.append(vid)
         store.save_lang_stats(stats.sums, stats.counts)
+        store.add_lang_days(by_day)
         store.drop_unused_vectors()
         _crash_point("mid-write")
 

@@ -19,19 +19,26 @@ from typing import Any
 
 import numpy as np
 
-SCHEMA_VERSION = 2
-# Columns added since schema 1; a writer adds them to an older home (readers never write).
+SCHEMA_VERSION = 3
+LANG_DAYS = """CREATE TABLE IF NOT EXISTS lang_days (
+    lang TEXT NOT NULL, day INTEGER NOT NULL, count INTEGER NOT NULL,
+    sum BLOB NOT NULL,  -- int64 fixed point (khabar/langdays.py): exact in any order
+    PRIMARY KEY (lang, day)
+)"""
+# What changed since schema 1; a writer brings an older home up (readers never write).
 MIGRATIONS = {
     2: [
         "ALTER TABLE stories ADD COLUMN duplicate_evidence TEXT",  # JSON: why it is a copy
         "ALTER TABLE stories ADD COLUMN event_score REAL",  # probability it joined its event
         "ALTER TABLE stories ADD COLUMN event_evidence TEXT",  # JSON: why that event
-    ]
+    ],
+    3: [LANG_DAYS],  # filled from the stories by khabar.langdays.fill after the migration
 }
 LOCK_TIMEOUT = float(os.environ.get("KHABAR_LOCK_TIMEOUT", "30"))  # seconds a writer waits
 DB_FILE = "khabar.db"
 
-SCHEMA = """
+SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS stories (
     id TEXT PRIMARY KEY,
@@ -59,6 +66,9 @@ CREATE TABLE IF NOT EXISTS lang_stats (
     lang TEXT PRIMARY KEY, count INTEGER NOT NULL, sum BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS stories_event ON stories(event_id);
+"""
+    + LANG_DAYS
+    + """;
 CREATE TABLE IF NOT EXISTS events (
     id TEXT PRIMARY KEY, created_at TEXT NOT NULL
 );
@@ -68,6 +78,7 @@ CREATE TABLE IF NOT EXISTS runs (
     summary TEXT NOT NULL
 );
 """
+)
 
 WHEN = "COALESCE(published_at, ingested_at)"  # a story's time: published, else ingested
 
@@ -140,6 +151,10 @@ class Store:
             for v in range(version + 1, SCHEMA_VERSION + 1):
                 for statement in MIGRATIONS[v]:
                     self.db.execute(statement)
+            if version < 3:
+                from khabar import langdays
+
+                langdays.fill(self)
             self.set_meta("schema_version", str(SCHEMA_VERSION))
         except BaseException:
             self.db.execute("ROLLBACK")
@@ -397,6 +412,28 @@ class Store:
                 if counts[k]
             ],
         )
+
+    def add_lang_days(self, rows: dict[tuple[str, int], tuple[int, np.ndarray]]) -> None:
+        """Add (count, int64 sum) to each (language, day) row."""
+        for (lang, day), (count, total) in rows.items():
+            r = self.db.execute(
+                "SELECT count, sum FROM lang_days WHERE lang=? AND day=?", (lang, day)
+            ).fetchone()
+            if r is not None:
+                count += int(r[0])
+                total = total + np.frombuffer(r[1], dtype=np.int64)
+            self.db.execute(
+                "INSERT OR REPLACE INTO lang_days(lang, day, count, sum) VALUES(?, ?, ?, ?)",
+                (lang, day, count, np.asarray(total, dtype=np.int64).tobytes()),
+            )
+
+    def load_lang_days(self) -> list[tuple[str, int, int, np.ndarray]]:
+        """(language, day, count, int64 sum) rows, in day order."""
+        q = "SELECT lang, day, count, sum FROM lang_days WHERE count != 0 ORDER BY day, lang"
+        return [
+            (lang, int(day), int(n), np.frombuffer(blob, dtype=np.int64))
+            for lang, day, n, blob in self.db.execute(q)
+        ]
 
     # --- runs --------------------------------------------------------------------------------
 

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from conftest import ID_000, ID_001, ID_002, ID_004, SEEDS, khabar
 
+from khabar.store import SCHEMA_VERSION
+
 
 @pytest.fixture(scope="module")
 def night(tmp_path_factory, loaded_model) -> Path:
@@ -129,6 +131,9 @@ def test_a_schema_1_home_is_read_and_then_upgraded(night: Path, tmp_path: Path) 
     db = sqlite3.connect(old / "khabar.db")
     columns = {r[1] for r in db.execute("PRAGMA table_info(stories)")}
     version = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0]
+    counted = db.execute("SELECT SUM(count) FROM lang_days").fetchone()[0]
+    stories = db.execute("SELECT COUNT(*) FROM stories").fetchone()[0]
     db.close()
     assert {"duplicate_evidence", "event_score", "event_evidence"} <= columns
-    assert version == "2"
+    assert version == str(SCHEMA_VERSION)
+    assert counted == stories  # the per-day language sums, rebuilt from the stories

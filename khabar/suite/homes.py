@@ -22,7 +22,6 @@ from cluster import calibration
 from cluster.duplicates import Item
 from embed import model as modellib
 from embed.encoder import ENV_REFERENCE, Encoder
-from khabar import vectors
 from khabar.clustering import Clustering
 from khabar.pipeline import ingest
 from khabar.prepare import prepare
@@ -120,9 +119,8 @@ class Homes:
         """Every story of a home as the clustering sees it."""
         store = Store(home, create=False)
         try:
-            index = vectors.load(store, home)
             detector, clusterer = calibration.build()
-            return Clustering(store, index, detector, clusterer).items(list(store.iter_stories()))
+            return Clustering(store, detector, clusterer).items(list(store.iter_stories()))
         finally:
             store.close()
 
@@ -144,8 +142,7 @@ class Homes:
             store = Store(run)
             detector, clusterer = calibration.build(decisions)
             with store.transaction():
-                index = vectors.load(store, run, writable=True)
-                Clustering(store, index, detector, clusterer).run([])
+                Clustering(store, detector, clusterer).run([])
             out = {s["id"]: {k: s.get(k) for k in RESULT_FIELDS} for s in store.iter_stories()}
             store.close()
             return out
