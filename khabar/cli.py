@@ -214,6 +214,116 @@ def nightly(ctx: click.Context, paths: tuple[str, ...], as_json: bool, threshold
 
 
 @main.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="Where stages (a)-(c) run: this process, or Ray (pip install 'khabar[ray]').",
+)
+@click.option("--address", help="Join this Ray cluster (ray start --head); else a local Ray.")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 4096),
+    default=2,
+    show_default=True,
+    help="Ray: model actors and, for a local Ray, CPUs.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option(
+    "--thresholds",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="JSON overriding cluster/calibration.json (default: HOME/thresholds.json if present).",
+)
+@click.pass_context
+@_friendly
+def backfill(
+    ctx: click.Context,
+    paths: tuple[str, ...],
+    executor: str,
+    address: str | None,
+    workers: int,
+    as_json: bool,
+    thresholds,
+) -> None:
+    """Load an archive: the nightly job's stages over many files, in parallel where they
+    can be, folded day by day; the same result as one nightly per day. Run again after an
+    interruption, it continues where it stopped."""
+    from embed import model as modellib
+    from khabar.backfill.driver import Backfill
+    from khabar.backfill.executors import LocalExecutor, RayExecutor
+    from khabar.backfill.work import WorkError
+
+    store = _store(ctx, create=True)
+    name, folder = modellib.resolve(ctx.obj["model"])
+    info = modellib.folder_info(name, folder)
+    detector, clusterer = _decisions(ctx, thresholds)
+    try:
+        runner = (
+            RayExecutor(ctx.obj["model"], workers, address)
+            if executor == "ray"
+            else LocalExecutor(ctx.obj["model"])
+        )
+    except RuntimeError as exc:
+        raise Failure(str(exc)) from exc
+
+    def progress(stage: str, total: int, unit: str):
+        if as_json:
+            return lambda n: None
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, desc=f"backfill {stage}", unit=unit, file=sys.stderr)
+
+        def tick(n: int) -> None:
+            bar.update(n)
+            if bar.n >= total:
+                bar.close()
+
+        return tick
+
+    def on_rejection(r) -> None:
+        click.echo(f"{r.source}: rejected: {r.reason}", err=True)
+
+    job = Backfill(
+        store,
+        runner,
+        _model_name(ctx),
+        (info.name, info.dimension),
+        detector,
+        clusterer,
+        progress=progress,
+        on_rejection=on_rejection,
+    )
+    try:
+        summary = job.run(paths)
+    except WorkError as exc:
+        raise Failure(str(exc)) from exc
+    finally:
+        runner.close()
+    if as_json:
+        _echo_json(summary.as_dict())
+    else:
+        c = summary.clustering
+        d = c.get("duplicates", {})
+        took = ", ".join(f"{k} {v:.1f} s" for k, v in summary.seconds.items())
+        click.echo(
+            f"backfill ({summary.executor}, {summary.workers} worker(s)): {summary.files} files, "
+            f"read {summary.read}, new {summary.new}, updated {summary.updated}, unchanged "
+            f"{summary.unchanged}, rejected {summary.rejected}; embedded {summary.embedded}; "
+            f"{summary.days} days folded: duplicates {sum(d.values())}, events "
+            f"{c.get('new_events', 0)} new, {c.get('joined_events', 0)} joined; index "
+            f"{summary.index}; {took}; home {store.home}",
+            err=True,
+        )
+        resumed = {k: v for k, v in summary.resumed.items() if v}
+        if resumed:
+            click.echo(f"continued a stopped backfill: finished pieces reused {resumed}", err=True)
+    if summary.rejected:
+        ctx.exit(EXIT_REJECTED)
+
+
+@main.command()
 @click.argument("text", required=False)
 @click.option("--id", "story_id", help="Find stories similar to this stored story.")
 @click.option("-k", "k", type=click.IntRange(1, 1000), default=10, show_default=True)

@@ -31,7 +31,7 @@ from khabar.store import Store
 
 __all__ = ["Clustering", "ClusterSummary", "iso_day", "story_day", "to_item"]
 
-NEIGHBOURS = 32  # index neighbours examined per story for duplicates
+NEIGHBOURS = 32  # candidates per story for duplicates (khabar/stages/candidates.py)
 
 
 @dataclass

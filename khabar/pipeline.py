@@ -14,12 +14,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from embed.encoder import Encoder
 from embed.index import IndexError_, VectorIndex
 from khabar import langdays, vectors
 from khabar.days import day_number
-from khabar.prepare import prepare
-from khabar.sources import Rejection, read_paths
+from khabar.sources import Rejection
+from khabar.stages.embed import missing
+from khabar.stages.read import Prepared, prepared
 from khabar.store import Store, now
 
 CHUNK = 256  # records prepared and embedded together; bounds memory on large inputs
@@ -78,7 +81,28 @@ def ingest(
     """
     job = _Ingest(store, encoder_factory, model_name, on_rejection, progress)
     job.after, job.command = after, command
-    return job.run(paths)
+    return job.run(prepared(paths, model_name))
+
+
+def ingest_prepared(
+    store: Store,
+    stream: Iterable[Prepared],
+    model_name: str,
+    lookup: Callable[[list[str]], np.ndarray],
+    model: tuple[str, int],
+    on_rejection: Callable[[Rejection], None] | None = None,
+    command: str = "ingest",
+) -> Summary:
+    """As `ingest`, from stage (a)'s prepared stories, with the vectors stage (b) made
+    (`lookup(keys)`; `model`: the (name, dimension) they belong to): a backfill's ingest,
+    which never loads the model."""
+
+    def no_encoder() -> Encoder:
+        raise RuntimeError("a backfill's vectors must all be embedded before its ingest")
+
+    job = _Ingest(store, no_encoder, model_name, on_rejection, None)
+    job.command, job.lookup, job.model = command, lookup, model
+    return job.run(stream)
 
 
 class _Ingest:
@@ -105,6 +129,8 @@ class _Ingest:
         self.index_note = ""
         self.after: Callable[[VectorIndex, list[str]], dict[str, Any]] | None = None
         self.command = "ingest"
+        self.lookup: Callable[[list[str]], np.ndarray] | None = None  # vectors made ahead
+        self.model: tuple[str, int] | None = None  # their model's (name, dimension)
 
     def reject(self, r: Rejection) -> None:
         self.summary.rejected += 1
@@ -112,7 +138,7 @@ class _Ingest:
         if self.on_rejection:
             self.on_rejection(r)
 
-    def run(self, paths: Iterable[str]) -> Summary:
+    def run(self, stream: Iterable[Prepared]) -> Summary:
         started = now()
         seen: dict[str, tuple[str, str]] = {}  # id -> (input hash, source) within this run
         pending: list[dict[str, Any]] = []
@@ -122,24 +148,23 @@ class _Ingest:
             except IndexError_ as exc:
                 if self.store.count():
                     self.index_note = f" (the old index was unusable: {exc})"
-            for item in read_paths(paths):
+            for story in stream:
                 self.summary.read += 1
-                if isinstance(item, Rejection):
-                    self.reject(item)
+                if isinstance(story, Rejection):
+                    self.reject(story)
                     continue
-                story = prepare(item, self.model_name)
-                earlier = seen.get(item.id)
+                earlier = seen.get(story["id"])
                 if earlier is not None:
                     if earlier[0] != story["input_hash"]:
                         msg = (
-                            f"story {item.id!r} already came with a different text at "
+                            f"story {story['id']!r} already came with a different text at "
                             f"{earlier[1]}; kept that one"
                         )
-                        self.reject(Rejection(item.source, msg))
+                        self.reject(Rejection(story["source"], msg))
                     else:
                         self.summary.unchanged += 1
                     continue
-                seen[item.id] = (story["input_hash"], item.source)
+                seen[story["id"]] = (story["input_hash"], story["source"])
                 pending.append(story)
                 if len(pending) >= CHUNK:
                     self.write(pending)
@@ -171,11 +196,13 @@ class _Ingest:
             return
 
         known = store.has_vectors(s["embed_key"] for s, _ in todo)
-        need: dict[str, str] = {}
-        for s, _ in todo:
-            if s["embed_key"] not in known:
-                need.setdefault(s["embed_key"], s["_model_input"])
-        if need:
+        need = missing((s for s, _ in todo), known)
+        if need and self.lookup is not None and self.model is not None:
+            store.check_model(*self.model)
+            keys = list(need)
+            for key, vec in zip(keys, self.lookup(keys), strict=True):
+                store.put_vector(key, vec)
+        elif need:
             if self.encoder is None:
                 self.encoder = self.encoder_factory()
                 store.check_model(self.encoder.info.name, self.encoder.dimension)

@@ -190,6 +190,12 @@ class Store:
             raise
         self.db.execute("COMMIT")
 
+    def checkpoint(self) -> None:
+        """Inside `transaction()`: commit what is done so far and go on in a new one (a
+        backfill commits each folded day)."""
+        self.db.execute("COMMIT")
+        self.db.execute("BEGIN IMMEDIATE")
+
     # --- meta --------------------------------------------------------------------------------
 
     def get_meta(self, key: str) -> str | None:
@@ -274,6 +280,11 @@ class Store:
     def clustered_between(self, lo: str, hi: str) -> list[dict[str, Any]]:
         """Stories already in an event, published between the ISO dates lo and hi."""
         q = f"SELECT * FROM stories WHERE event_id IS NOT NULL AND {WHEN} >= ? AND {WHEN} <= ?"
+        return [_row(r) for r in self.db.execute(q, (lo, hi + "T99"))]
+
+    def between(self, lo: str, hi: str) -> list[dict[str, Any]]:
+        """Every story published between the ISO dates lo and hi, in an event or not."""
+        q = f"SELECT * FROM stories WHERE {WHEN} >= ? AND {WHEN} <= ?"
         return [_row(r) for r in self.db.execute(q, (lo, hi + "T99"))]
 
     def with_duplicates_of(self, ids: list[str]) -> list[dict[str, Any]]:

@@ -30,23 +30,40 @@ def window_candidates(
         return {}
     pool = sorted({it.key: it for it in pool + queue}.values(), key=fold_key)
     rank = {it.key: i for i, it in enumerate(pool)}
-    keys = [it.key for it in pool]
-    days = np.array([it.day for it in pool])
-    always = np.array([it.key in folded for it in pool])
-    matrix = np.stack([it.vector for it in pool]).astype(np.float64)
+    return rank_candidates(
+        [it.key for it in pool],
+        np.array([it.day for it in pool]),
+        np.stack([it.vector for it in pool]),
+        np.array([it.key in folded for it in pool]),
+        np.array([rank[it.key] for it in queue]),
+        reach,
+        k,
+    )
+
+
+def rank_candidates(
+    keys: list[str],
+    days: np.ndarray,
+    vectors: np.ndarray,
+    folded: np.ndarray,
+    queue: np.ndarray,
+    reach: float,
+    k: int,
+) -> dict[str, list[str]]:
+    """The same on plain arrays in fold order (what a Ray task is sent): row i of the pool
+    may be a candidate of queued row q if it was folded before, or i < q."""
+    matrix = vectors.astype(np.float64)
+    positions = np.arange(len(keys))
     out: dict[str, list[str]] = {}
     for s in range(0, len(queue), CHUNK):
         part = queue[s : s + CHUNK]
-        sims = (np.stack([it.vector for it in part]).astype(np.float64) @ matrix.T).astype(
-            np.float32
-        )
-        for row, item in zip(sims, part, strict=True):
-            r = rank[item.key]
-            ok = (always | (np.arange(len(pool)) < r)) & (np.abs(days - item.day) <= reach)
+        sims = (matrix[part] @ matrix.T).astype(np.float32)
+        for row, r in zip(sims, part, strict=True):
+            ok = (folded | (positions < r)) & (np.abs(days - days[r]) <= reach)
             ok[r] = False
             idx = np.flatnonzero(ok)
-            # Most similar first, ties to the smaller fold rank (pool is in fold order; the
-            # rank is a function of the stories, not of how they arrived).
+            # Most similar first, ties to the smaller fold rank (a function of the stories,
+            # not of how they arrived).
             top = idx[np.lexsort((idx, -row[idx]))][:k]
-            out[item.key] = [keys[j] for j in top]
+            out[keys[r]] = [keys[j] for j in top]
     return out
