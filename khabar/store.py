@@ -398,6 +398,23 @@ class Store:
         vecs = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(-1, dim)
         return vids, langs, vecs
 
+    def iter_story_vectors(
+        self, chunk: int
+    ) -> Iterator[tuple[np.ndarray, list[str], np.ndarray]]:
+        """`story_vectors()` of every story, `chunk` stories at a time, in vid order."""
+        last = 0
+        while True:
+            part = [
+                r[0]
+                for r in self.db.execute(
+                    "SELECT vid FROM stories WHERE vid > ? ORDER BY vid LIMIT ?", (last, chunk)
+                )
+            ]
+            if not part:
+                return
+            yield self.story_vectors(part)
+            last = part[-1]
+
     def drop_unused_vectors(self) -> int:
         cur = self.db.execute(
             "DELETE FROM vectors WHERE embed_key NOT IN (SELECT embed_key FROM stories)"

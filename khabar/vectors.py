@@ -9,12 +9,13 @@ the database with the current means; as a home grows, rebuilds become rare.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 
 from embed.encoder import LanguageStats, load_reference
-from embed.index import IndexError_, VectorIndex
+from embed.index import IndexError_, VectorIndex, kind_for
 from khabar.store import Store
 
 DRIFT = 0.02  # L2 distance between a language's current mean and the index's snapshot
@@ -43,11 +44,30 @@ def drifted(index: VectorIndex, stats: LanguageStats) -> bool:
     return False
 
 
+STREAM_CHUNK = 100_000  # stories read from the database at once by a streamed rebuild
+
+
 def rebuild(store: Store, stats: LanguageStats, dimension: int) -> VectorIndex:
-    """A fresh index of the kind that suits the home's size (embed/index.py)."""
+    """A fresh index of the kind that suits the home's size (embed/index.py). At archive
+    scale (an IVF-PQ) the corrected vectors are streamed from the database into a scratch
+    file that the index maps (an unlinked file: the space goes with the index), so a
+    rebuild of 10M stories never holds them all in memory (15 GB)."""
     index = VectorIndex(dimension, snapshot(stats))
-    vids, langs, vecs = store.story_vectors()
-    index.fill(vids, index.correct(langs, vecs))
+    n = store.count()
+    if kind_for(n) != "ivfpq":
+        vids, langs, vecs = store.story_vectors()
+        index.fill(vids, index.correct(langs, vecs))
+        return index
+    scratch = store.home / "rebuild-vectors.npy.tmp"
+    rows = np.lib.format.open_memmap(scratch, mode="w+", dtype=np.float32, shape=(n, dimension))
+    os.unlink(scratch)  # mapped: kept until the index lets it go; gone after a crash
+    ids = np.empty(n, dtype=np.int64)
+    i = 0
+    for vids, langs, vecs in store.iter_story_vectors(STREAM_CHUNK):
+        rows[i : i + len(vids)] = index.correct(langs, vecs)
+        ids[i : i + len(vids)] = vids
+        i += len(vids)
+    index.fill(ids[:i], rows[:i], kind="ivfpq")
     return index
 
 

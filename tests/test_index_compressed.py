@@ -195,3 +195,35 @@ def test_nightly_job_switches_to_ivfpq_and_similar_works(tmp_path, monkeypatch) 
     rows_file.unlink()
     result = khabar(home, "similar", "--id", first, "--json")
     assert result.exit_code != 0 and "khabar reindex" in result.stderr
+
+
+def test_a_streamed_rebuild_is_the_in_memory_one(tmp_path, monkeypatch) -> None:
+    """At archive scale `khabar.vectors.rebuild` streams the database in chunks into a
+    mapped scratch file; the index it builds answers exactly as one built from all the
+    vectors in memory, and the scratch file is not left behind."""
+    from conftest import SHARED_DATA, khabar
+
+    from khabar import vectors
+    from khabar.store import Store
+
+    monkeypatch.setattr(indexlib, "FLAT_MAX", 20)
+    monkeypatch.setattr(indexlib, "IVFPQ_MIN", 40)
+    monkeypatch.setattr(vectors, "STREAM_CHUNK", 7)  # many chunks, one a partial one
+    src = tmp_path / "docs.jsonl"
+    rows = (SHARED_DATA / "ntrex-dev" / "docs.jsonl").read_text(encoding="utf-8").splitlines()
+    src.write_text("\n".join(rows[:90]) + "\n", encoding="utf-8")
+    home = tmp_path / "home"
+    assert khabar(home, "ingest", str(src)).exit_code == 0
+    store = Store(home, create=False)
+    dim = int(store.get_meta("dimension"))
+    stats = vectors.load_stats(store, dim)
+    streamed = vectors.rebuild(store, stats, dim)
+    assert streamed.kind == "ivfpq" and len(streamed) == 90
+    whole = VectorIndex(dim, vectors.snapshot(stats))
+    vids, langs, raw = store.story_vectors()
+    whole.fill(vids, whole.correct(langs, raw), kind="ivfpq")
+    queries = whole.correct(langs[:12], raw[:12])
+    a, b = streamed.search(queries, 10), whole.search(queries, 10)
+    assert np.array_equal(a[1], b[1]) and np.array_equal(a[0], b[0])
+    assert not list(home.glob("*.tmp"))
+    store.close()

@@ -38,6 +38,7 @@ from khabar.stages.read import Prepared, read_shard, write_shard
 from khabar.store import Store, now
 
 BATCH = 256  # texts per embedding batch and per vectors artefact, at most
+WAVE = 20_000  # texts sent to the executor at once (bounds the driver's memory)
 
 Progress = Callable[[str, int, str], Callable[[int], None]]  # (stage, total, unit) -> tick
 
@@ -135,26 +136,60 @@ class Backfill:
     # (b) -----------------------------------------------------------------------------------
 
     def embed(self, work: Work) -> None:
+        """In waves of WAVE texts, so an archive's texts are never all in memory."""
         done: set[str] = set()
         finished = work.embedded()
         for npy in finished:
             done.update(work.read_vectors(npy)[0])
         self.summary.resumed["embed"] = len(finished)
-        stories = [s for s in self.shards(work) if not isinstance(s, Rejection)]
-        known = self.store.has_vectors({s["embed_key"] for s in stories}) | done
-        need = list(missing(stories, known).items())
+        written = len(finished)
+        tick = self.tick("embed", self.stories_in(work), "story")
+        wave: dict[str, str] = {}
+        for shard in self.each_shard(work):
+            stories = [s for s in shard if not isinstance(s, Rejection)]
+            known = self.store.has_vectors({s["embed_key"] for s in stories}) | done
+            added = 0
+            for key, text in missing(stories, known).items():
+                if key not in wave:
+                    wave[key] = text
+                    added += 1
+            tick(len(stories) - added)  # known already: nothing to embed
+            if len(wave) >= WAVE:
+                written = self.embed_wave(work, wave, written, tick)
+                done.update(wave)
+                wave = {}
+        if wave:
+            self.embed_wave(work, wave, written, tick)
+
+    def stories_in(self, work: Work) -> int:
+        """Lines in the shards (the embed bar's total: known texts tick at once)."""
+        total = 0
+        for i in range(len(work.inputs)):
+            with work.shard(i).open(encoding="utf-8") as fh:
+                total += sum(1 for _ in fh)
+        return total
+
+    def each_shard(self, work: Work) -> Iterator[list[Prepared]]:
+        for i in range(len(work.inputs)):
+            yield list(read_shard(work.shard(i)))
+
+    def embed_wave(
+        self, work: Work, wave: dict[str, str], written: int, tick: Callable[[int], None]
+    ) -> int:
+        need = list(wave.items())
         # Enough batches for every worker (a vector does not depend on its batch).
         size = min(BATCH, max(16, -(-len(need) // (4 * self.executor.workers))))
         batches = [
             ([k for k, _ in need[i : i + size]], [t for _, t in need[i : i + size]])
             for i in range(0, len(need), size)
         ]
-        tick = self.tick("embed", len(need), "story")
-        for n, (keys, vectors) in enumerate(self.executor.embed(batches)):
-            work.write_vectors(f"{len(finished) + n:06d}", keys, vectors)
+        for keys, vectors in self.executor.embed(batches):
+            work.write_vectors(f"{written:06d}", keys, vectors)
+            written += 1
             self.summary.embedded += len(keys)
             tick(len(keys))
             _crash_point("backfill-embed")
+        return written
 
     # store -----------------------------------------------------------------------------------
 
@@ -205,27 +240,30 @@ class Backfill:
         todo = [d for d in sorted(days) if not work.candidates(d).exists()]
         self.summary.resumed["candidates"] = len(days) - len(todo)
         reach = self.clustering.reach
-        args = []
-        for d in todo:
-            pool = self.store.between(iso_day(d - reach), iso_day(d + 1 + reach))
-            items = sorted(self.clustering.items(pool).values(), key=fold_key)
-            row = {it.key: i for i, it in enumerate(items)}
-            folded = {s["id"] for s in pool if s["event_id"]}
-            args.append(
-                (
-                    [it.key for it in items],
-                    np.array([it.day for it in items]),
-                    np.stack([it.vector for it in items]),
-                    np.array([it.key in folded for it in items]),
-                    np.array(sorted(row[s["id"]] for s in days[d])),
-                    self.clustering.detector.max_days,
-                    NEIGHBOURS,
-                )
-            )
         tick = self.tick("candidates", len(todo), "day")
-        for n, found in self.executor.map(rank_candidates, args):
-            work.write_json(work.candidates(todo[n]), found)
-            tick(1)
+        step = 4 * self.executor.workers  # days prepared and sent at once (bounds memory)
+        for w in range(0, len(todo), step):
+            wave = todo[w : w + step]
+            args = [self.day_arrays(d, days[d], reach) for d in wave]
+            for n, found in self.executor.map(rank_candidates, args):
+                work.write_json(work.candidates(wave[n]), found)
+                tick(1)
+
+    def day_arrays(self, day: int, stories: list[dict[str, Any]], reach: float) -> tuple:
+        """What stage (c) needs of one day, as plain arrays in fold order."""
+        pool = self.store.between(iso_day(day - reach), iso_day(day + 1 + reach))
+        items = sorted(self.clustering.items(pool).values(), key=fold_key)
+        row = {it.key: i for i, it in enumerate(items)}
+        folded = {s["id"] for s in pool if s["event_id"]}
+        return (
+            [it.key for it in items],
+            np.array([it.day for it in items]),
+            np.stack([it.vector for it in items]),
+            np.array([it.key in folded for it in items]),
+            np.array(sorted(row[s["id"]] for s in stories)),
+            self.clustering.detector.max_days,
+            NEIGHBOURS,
+        )
 
     # (d) -----------------------------------------------------------------------------------
 
