@@ -77,13 +77,15 @@ class Clustering:
         self.detector = detector
         self.clusterer = clusterer
         self._means: DayMeans | None = None
+        self._items: dict[str, Item] = {}
 
     @property
     def reach(self) -> float:
         """Days around a story that its fold loads: its candidates and open events."""
         return max(self.clusterer.close_after_days, self.detector.max_days) + 1
 
-    def items(self, stories: list[dict[str, Any]]) -> dict[str, Item]:
+    def corrected(self, stories: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+        """Story id -> its vector corrected with the language means as of its day."""
         if not stories:
             return {}
         if self._means is None:  # read once per run: the fold adds no vectors
@@ -91,10 +93,22 @@ class Clustering:
         by_vid = {s["vid"]: s for s in stories}
         vids, langs, raw = self.store.story_vectors(by_vid)
         days = [day_number(by_vid[int(v)]) for v in vids]
-        corrected = self._means.center(langs, days, raw)
-        return {
-            by_vid[int(v)]["id"]: to_item(by_vid[int(v)], corrected[i]) for i, v in enumerate(vids)
-        }
+        vecs = self._means.center(langs, days, raw)
+        return {by_vid[int(v)]["id"]: vecs[i] for i, v in enumerate(vids)}
+
+    def items(self, stories: list[dict[str, Any]]) -> dict[str, Item]:
+        """The stories as the decisions see them. Kept for the run (a story's text, date and
+        vector do not change while it folds), so a story in the window of many days is
+        prepared once; `forget` lets the days behind the fold go."""
+        todo = [s for s in stories if s["id"] not in self._items]
+        vectors = self.corrected(todo)
+        for s in todo:
+            if s["id"] in vectors:
+                self._items[s["id"]] = to_item(s, vectors[s["id"]])
+        return {s["id"]: self._items[s["id"]] for s in stories if s["id"] in self._items}
+
+    def forget(self, before_day: float) -> None:
+        self._items = {k: it for k, it in self._items.items() if it.day >= before_day}
 
     def run(
         self,
@@ -127,6 +141,7 @@ class Clustering:
             touched.update(part.events or [])
             if after_day:
                 after_day(day, part)
+            self.forget(day - self.reach)
         summary.events = sorted(touched)
         summary.joined_events = len(touched) - summary.new_events
         return summary

@@ -398,9 +398,7 @@ class Store:
         vecs = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(-1, dim)
         return vids, langs, vecs
 
-    def iter_story_vectors(
-        self, chunk: int
-    ) -> Iterator[tuple[np.ndarray, list[str], np.ndarray]]:
+    def iter_story_vectors(self, chunk: int) -> Iterator[tuple[np.ndarray, list[str], np.ndarray]]:
         """`story_vectors()` of every story, `chunk` stories at a time, in vid order."""
         last = 0
         while True:

@@ -29,10 +29,10 @@ from cluster.events import EventClusterer
 from khabar.backfill.executors import Executor
 from khabar.backfill.work import Work, files
 from khabar.clustering import NEIGHBOURS, Clustering
-from khabar.days import day_number, iso_day
+from khabar.days import day_number, iso_day, story_day
 from khabar.pipeline import _crash_point, ingest_prepared
 from khabar.sources import Rejection
-from khabar.stages.candidates import fold_key, rank_candidates
+from khabar.stages.candidates import rank_candidates
 from khabar.stages.embed import missing
 from khabar.stages.read import Prepared, read_shard, write_shard
 from khabar.store import Store, now
@@ -252,14 +252,17 @@ class Backfill:
     def day_arrays(self, day: int, stories: list[dict[str, Any]], reach: float) -> tuple:
         """What stage (c) needs of one day, as plain arrays in fold order."""
         pool = self.store.between(iso_day(day - reach), iso_day(day + 1 + reach))
-        items = sorted(self.clustering.items(pool).values(), key=fold_key)
-        row = {it.key: i for i, it in enumerate(items)}
-        folded = {s["id"] for s in pool if s["event_id"]}
+        vectors = self.clustering.corrected(pool)  # no evidence: stage (c) needs none
+        # In fold order: (time, id), as khabar.stages.candidates.fold_key orders items.
+        pool = sorted(
+            (s for s in pool if s["id"] in vectors), key=lambda s: (story_day(s), s["id"])
+        )
+        row = {s["id"]: i for i, s in enumerate(pool)}
         return (
-            [it.key for it in items],
-            np.array([it.day for it in items]),
-            np.stack([it.vector for it in items]),
-            np.array([it.key in folded for it in items]),
+            [s["id"] for s in pool],
+            np.array([story_day(s) for s in pool]),
+            np.stack([vectors[s["id"]] for s in pool]),
+            np.array([bool(s["event_id"]) for s in pool]),
             np.array(sorted(row[s["id"]] for s in stories)),
             self.clustering.detector.max_days,
             NEIGHBOURS,
