@@ -15,7 +15,10 @@ only those figures: the parallel stages (read, embed, candidates) at the ray-1 r
 worker, divided by the workers (linear scaling assumed, and said), plus the sequential
 stages (store and fold) at this machine's per-story cost, which no worker count shortens.
 
-    python scripts/bench_backfill.py [--n 1200] [--days 10] [--json out.json]
+    python scripts/bench_backfill.py [--n 1200] [--days 10] [--rounds 3] [--json out.json]
+
+With several rounds every figure is the median of the rounds (each round runs the four
+routes one after another on fresh homes).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -73,13 +77,7 @@ def project(n: int, stage_rate: dict[str, float], per_story: dict[str, float], w
     }
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--n", type=int, default=1200)
-    ap.add_argument("--days", type=int, default=10)
-    ap.add_argument("--json", type=Path)
-    args = ap.parse_args()
-    out: dict = {"isa": isa(), "cpus": os.cpu_count(), "stories": args.n, "days": args.days}
+def one_round(args: argparse.Namespace) -> dict[str, dict]:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         synthetic(args.n, root / "all.jsonl")
@@ -100,26 +98,59 @@ def main() -> None:
             summary = json.loads(stdout)
             runs[name] = {"seconds": round(dt, 2), "stages": summary["seconds"]}
             print(f"{name}: {dt:.1f} s, stages {summary['seconds']}", file=sys.stderr)
-        for r in runs.values():
-            r["stories_per_s"] = round(args.n / r["seconds"], 2)
-        out["runs"] = runs
-        out["vs_nightly"] = {
-            k: round(runs["nightly"]["seconds"] / runs[k]["seconds"], 3) for k in runs
+        return runs
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--n", type=int, default=1200)
+    ap.add_argument("--days", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    out: dict = {"isa": isa(), "cpus": os.cpu_count(), "stories": args.n, "days": args.days}
+    rounds = [one_round(args) for _ in range(args.rounds)]
+    out["rounds"] = rounds
+    runs = {
+        name: {
+            "seconds": statistics.median(r[name]["seconds"] for r in rounds),
+            **(
+                {
+                    "stages": {
+                        s: statistics.median(r[name]["stages"][s] for r in rounds)
+                        for s in rounds[0][name]["stages"]
+                    }
+                }
+                if "stages" in rounds[0][name]
+                else {}
+            ),
         }
-        local = runs["local"]["stages"]
-        per_story = {s: local[s] / args.n for s in SEQUENTIAL}
-        out["fold_ms_per_story"] = round(1000 * per_story["fold"], 3)
-        out["store_ms_per_story"] = round(1000 * per_story["store"], 3)
-        one = runs["ray-1"]["stages"]
-        rate = {s: args.n / one[s] for s in PARALLEL if one.get(s)}
-        out["ray1_stage_stories_per_s"] = {k: round(v, 2) for k, v in rate.items()}
-        out["projection_10M"] = [project(10_000_000, rate, per_story, w) for w in (10, 100)]
-        out["assumptions"] = (
-            "parallel stages scale linearly at the ray-1 per-worker rate (one CPU each); "
-            "store and fold run on one machine at this run's per-story cost; the index "
-            "build at 10M (scripts/bench_index.py) and Ray's start-up are not included"
-        )
+        for name in rounds[0]
+    }
+    for r in runs.values():
+        r["stories_per_s"] = round(args.n / r["seconds"], 2)
+    out["runs"] = runs
+    # Speed-up over nightly-per-day, per round (both sides share the round), then the median.
+    out["speedup_vs_nightly"] = {
+        k: round(statistics.median(r["nightly"]["seconds"] / r[k]["seconds"] for r in rounds), 3)
+        for k in runs
+    }
+    local = runs["local"]["stages"]
+    per_story = {s: local[s] / args.n for s in SEQUENTIAL}
+    out["fold_ms_per_story"] = round(1000 * per_story["fold"], 3)
+    out["store_ms_per_story"] = round(1000 * per_story["store"], 3)
+    one = runs["ray-1"]["stages"]
+    rate = {s: args.n / one[s] for s in PARALLEL if one.get(s)}
+    out["ray1_stage_stories_per_s"] = {k: round(v, 2) for k, v in rate.items()}
+    out["projection_10M"] = [project(10_000_000, rate, per_story, w) for w in (10, 100)]
+    out["assumptions"] = (
+        "parallel stages scale linearly at the ray-1 per-worker rate (one CPU each); "
+        "store and fold run on one machine at this run's per-story cost; the index "
+        "build at 10M (scripts/bench_index.py) and Ray's start-up are not included"
+    )
     text = json.dumps(out, indent=2)
+    medians = {k: (v["seconds"], v["stories_per_s"]) for k, v in runs.items()}
+    print(f"median of {args.rounds} round(s): {medians}", file=sys.stderr)
     print(text)
     if args.json:
         args.json.write_text(text + "\n")
