@@ -96,7 +96,9 @@ def encoding_tag(token_budget: int | None = DEFAULT, window: int | None = DEFAUL
         token_budget = TOKEN_BUDGET
     if window == DEFAULT:
         window = WINDOW
-    return f"{f'lead{token_budget}' if token_budget else 'full'}-w{window or 'max'}"
+    # "-own": each text padded to a length of its own (embed/bert.py), so a vector no longer
+    # carries its batch's noise; vectors made before are kept under their old keys.
+    return f"{f'lead{token_budget}' if token_budget else 'full'}-w{window or 'max'}-own"
 
 
 def cpu_has_bf16() -> bool:

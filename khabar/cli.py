@@ -255,11 +255,10 @@ def backfill(
     from khabar.backfill.executors import LocalExecutor, RayExecutor
     from khabar.backfill.work import WorkError
 
-    store = _store(ctx, create=True)
     name, folder = modellib.resolve(ctx.obj["model"])
     info = modellib.folder_info(name, folder)
     detector, clusterer = _decisions(ctx, thresholds)
-    try:
+    try:  # before the home is created: a cluster that cannot be reached changes nothing
         runner = (
             RayExecutor(ctx.obj["model"], workers, address)
             if executor == "ray"
@@ -267,6 +266,7 @@ def backfill(
         )
     except RuntimeError as exc:
         raise Failure(str(exc)) from exc
+    store = _store(ctx, create=True)
 
     def progress(stage: str, total: int, unit: str):
         if as_json:

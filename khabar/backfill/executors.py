@@ -77,6 +77,17 @@ class Embedder:
         return {"key": batch["key"], "vector": self.encoder.encode(texts)}
 
 
+def _reachable(address: str, timeout: float = 5.0) -> None:
+    import socket
+
+    target = address.removeprefix("ray://")
+    host, _, port = target.rpartition(":")
+    try:
+        socket.create_connection((host or target, int(port or 6379)), timeout=timeout).close()
+    except (OSError, ValueError) as exc:
+        raise ConnectionError(f"nothing answers at {target}: {exc}") from exc
+
+
 class RayExecutor:
     """Stages (a)-(c) on Ray: tasks for files and days, an actor pool for the model.
 
@@ -101,7 +112,22 @@ class RayExecutor:
         runtime_env = {"env_vars": env} if env else None
         if not ray.is_initialized():
             if address:
-                ray.init(address=address, runtime_env=runtime_env, log_to_driver=False)
+                host = address.removeprefix("ray://").rsplit(":", 1)[0]
+                loopback = host in ("localhost", "::1") or host.startswith("127.")
+                try:
+                    _reachable(address)  # Ray itself retries an absent head for minutes
+                    ray.init(
+                        address=address,
+                        runtime_env=runtime_env,
+                        log_to_driver=False,
+                        # A head on 127.0.0.1 is joined from 127.0.0.1, not the LAN address.
+                        **({"_node_ip_address": "127.0.0.1"} if loopback else {}),
+                    )
+                except (ConnectionError, RuntimeError, ValueError) as exc:
+                    raise RuntimeError(
+                        f"cannot join the Ray cluster at {address} ({exc}): start one with "
+                        "`ray start --head`, or leave out --address for a local Ray"
+                    ) from exc
             else:
                 ray.init(
                     num_cpus=workers,
