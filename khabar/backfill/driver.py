@@ -64,14 +64,24 @@ class BackfillSummary:
         return asdict(self)
 
 
-def shard_text(path: str, model_name: str) -> str:
-    """Stage (a) on a worker: one file prepared, as the shard's text."""
+def shard_text(path: str, model_name: str, shown: str) -> str:
+    """Stage (a) on a worker: one file prepared, as the shard's text. `path` is absolute (a
+    worker runs in a directory of its own); `shown` is the path as the user gave it, which
+    the stories' `file:line` sources keep, as `khabar nightly` would."""
+    import json
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "shard.jsonl"
         write_shard(path, model_name, out)
-        return out.read_text(encoding="utf-8")
+        lines = []
+        for line in out.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            target = row.get("_rejected", row)
+            if str(target.get("source", "")).startswith(path + ":"):
+                target["source"] = shown + target["source"][len(path) :]
+            lines.append(json.dumps(row, ensure_ascii=False) + "\n")
+        return "".join(lines)
 
 
 class Backfill:
@@ -124,7 +134,7 @@ class Backfill:
         todo = [i for i in range(len(work.inputs)) if not work.shard(i).exists()]
         self.summary.resumed["read"] = len(work.inputs) - len(todo)
         tick = self.tick("read", len(todo), "file")
-        args = [(str(work.inputs[i]), self.model_name) for i in todo]
+        args = [(str(work.inputs[i].resolve()), self.model_name, str(work.inputs[i])) for i in todo]
         for n, text in self.executor.map(shard_text, args):
             work.write_text(work.shard(todo[n]), text)
             tick(1)

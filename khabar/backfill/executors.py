@@ -112,17 +112,9 @@ class RayExecutor:
         runtime_env = {"env_vars": env} if env else None
         if not ray.is_initialized():
             if address:
-                host = address.removeprefix("ray://").rsplit(":", 1)[0]
-                loopback = host in ("localhost", "::1") or host.startswith("127.")
                 try:
                     _reachable(address)  # Ray itself retries an absent head for minutes
-                    ray.init(
-                        address=address,
-                        runtime_env=runtime_env,
-                        log_to_driver=False,
-                        # A head on 127.0.0.1 is joined from 127.0.0.1, not the LAN address.
-                        **({"_node_ip_address": "127.0.0.1"} if loopback else {}),
-                    )
+                    ray.init(address=address, runtime_env=runtime_env, log_to_driver=False)
                 except (ConnectionError, RuntimeError, ValueError) as exc:
                     raise RuntimeError(
                         f"cannot join the Ray cluster at {address} ({exc}): start one with "
