@@ -111,6 +111,31 @@ def _echo_json(obj: Any) -> None:
     click.echo(json.dumps(obj, ensure_ascii=False, indent=None, default=str))
 
 
+_thresholds_option = click.option(
+    "--thresholds",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="JSON overriding cluster/calibration.json (default: HOME/thresholds.json if present).",
+)
+
+
+def _echo_rejection(r) -> None:
+    click.echo(f"{r.source}: rejected: {r.reason}", err=True)
+
+
+def _bar(total: int, desc: str, unit: str, leave: bool = True):
+    """A tqdm bar on stderr as a tick(n) function; it closes itself when full."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, leave=leave)
+
+    def tick(n: int) -> None:
+        bar.update(n)
+        if bar.n >= total:
+            bar.close()
+
+    return tick
+
+
 # --- commands -------------------------------------------------------------------------------
 
 
@@ -120,22 +145,10 @@ def _run(ctx: click.Context, paths: tuple[str, ...], as_json: bool, nightly: boo
 
     store = _store(ctx, create=True)
 
-    def on_rejection(r) -> None:
-        click.echo(f"{r.source}: rejected: {r.reason}", err=True)
-
     def progress(total: int):
         if as_json or total < 8:
             return None
-        from tqdm import tqdm
-
-        bar = tqdm(total=total, desc="embedding", unit="story", file=sys.stderr, leave=False)
-
-        def tick(n: int) -> None:
-            bar.update(n)
-            if bar.n >= total:
-                bar.close()
-
-        return tick
+        return _bar(total, "embedding", "story", leave=False)
 
     after = None
     if nightly:
@@ -151,7 +164,7 @@ def _run(ctx: click.Context, paths: tuple[str, ...], as_json: bool, nightly: boo
         paths,
         _encoder_factory(ctx),
         _model_name(ctx),
-        on_rejection=on_rejection,
+        on_rejection=_echo_rejection,
         progress=progress,
         after=after,
         command="nightly" if nightly else "ingest",
@@ -201,11 +214,7 @@ def ingest(ctx: click.Context, paths: tuple[str, ...], as_json: bool) -> None:
 @main.command()
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-@click.option(
-    "--thresholds",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="JSON overriding cluster/calibration.json (default: HOME/thresholds.json if present).",
-)
+@_thresholds_option
 @click.pass_context
 @_friendly
 def nightly(ctx: click.Context, paths: tuple[str, ...], as_json: bool, thresholds) -> None:
@@ -231,11 +240,7 @@ def nightly(ctx: click.Context, paths: tuple[str, ...], as_json: bool, threshold
     help="Ray: model actors and, for a local Ray, CPUs.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-@click.option(
-    "--thresholds",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="JSON overriding cluster/calibration.json (default: HOME/thresholds.json if present).",
-)
+@_thresholds_option
 @click.pass_context
 @_friendly
 def backfill(
@@ -269,21 +274,7 @@ def backfill(
     store = _store(ctx, create=True)
 
     def progress(stage: str, total: int, unit: str):
-        if as_json:
-            return lambda n: None
-        from tqdm import tqdm
-
-        bar = tqdm(total=total, desc=f"backfill {stage}", unit=unit, file=sys.stderr)
-
-        def tick(n: int) -> None:
-            bar.update(n)
-            if bar.n >= total:
-                bar.close()
-
-        return tick
-
-    def on_rejection(r) -> None:
-        click.echo(f"{r.source}: rejected: {r.reason}", err=True)
+        return (lambda n: None) if as_json else _bar(total, f"backfill {stage}", unit)
 
     job = Backfill(
         store,
@@ -293,7 +284,7 @@ def backfill(
         detector,
         clusterer,
         progress=progress,
-        on_rejection=on_rejection,
+        on_rejection=_echo_rejection,
     )
     try:
         summary = job.run(paths)

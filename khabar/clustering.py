@@ -182,8 +182,8 @@ class Clustering:
         # 1. Duplicate links from each story to an earlier-processed one.
         links: list[Link] = []
         exact = store.same_content([s["content_hash"] for s in work])
-        processed: set[str] = {s["id"] for s in context}
-        near = self.day_candidates(queue, items, set(processed)) if given is None else given
+        folded = {s["id"] for s in context}
+        near = self.day_candidates(queue, items, folded) if given is None else given
         for item in queue:
             candidates = [items[k] for k in near.get(item.key, []) if k in items]
             candidates += [
@@ -194,7 +194,6 @@ class Clustering:
             found = self.detector.best(item, [c for c in candidates if c is not None])
             if found is not None:
                 links.append(found[0])
-            processed.add(item.key)
         own_links = {lk.key: lk for lk in links}
 
         # 2. Canonical stories of every group touched, existing links included.

@@ -32,9 +32,9 @@ from khabar.clustering import NEIGHBOURS, Clustering
 from khabar.days import day_number, iso_day, story_day
 from khabar.pipeline import _crash_point, ingest_prepared
 from khabar.sources import Rejection
-from khabar.stages.candidates import rank_candidates
+from khabar.stages.candidates import pool_arrays, rank_candidates
 from khabar.stages.embed import missing
-from khabar.stages.read import Prepared, read_shard, write_shard
+from khabar.stages.read import Prepared, read_shard, shard_text
 from khabar.store import Store, now
 
 BATCH = 256  # texts per embedding batch and per vectors artefact, at most
@@ -62,26 +62,6 @@ class BackfillSummary:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def shard_text(path: str, model_name: str, shown: str) -> str:
-    """Stage (a) on a worker: one file prepared, as the shard's text. `path` is absolute (a
-    worker runs in a directory of its own); `shown` is the path as the user gave it, which
-    the stories' `file:line` sources keep, as `khabar nightly` would."""
-    import json
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "shard.jsonl"
-        write_shard(path, model_name, out)
-        lines = []
-        for line in out.read_text(encoding="utf-8").splitlines():
-            row = json.loads(line)
-            target = row.get("_rejected", row)
-            if str(target.get("source", "")).startswith(path + ":"):
-                target["source"] = shown + target["source"][len(path) :]
-            lines.append(json.dumps(row, ensure_ascii=False) + "\n")
-        return "".join(lines)
 
 
 class Backfill:
@@ -140,8 +120,8 @@ class Backfill:
             tick(1)
 
     def shards(self, work: Work) -> Iterator[Prepared]:
-        for i in range(len(work.inputs)):
-            yield from read_shard(work.shard(i))
+        for shard in self.each_shard(work):
+            yield from shard
 
     # (b) -----------------------------------------------------------------------------------
 
@@ -263,17 +243,10 @@ class Backfill:
         """What stage (c) needs of one day, as plain arrays in fold order."""
         pool = self.store.between(iso_day(day - reach), iso_day(day + 1 + reach))
         vectors = self.clustering.corrected(pool)  # no evidence: stage (c) needs none
-        # In fold order: (time, id), as khabar.stages.candidates.fold_key orders items.
-        pool = sorted(
-            (s for s in pool if s["id"] in vectors), key=lambda s: (story_day(s), s["id"])
-        )
-        row = {s["id"]: i for i, s in enumerate(pool)}
-        return (
-            [s["id"] for s in pool],
-            np.array([story_day(s) for s in pool]),
-            np.stack([vectors[s["id"]] for s in pool]),
-            np.array([bool(s["event_id"]) for s in pool]),
-            np.array(sorted(row[s["id"]] for s in stories)),
+        return pool_arrays(
+            [(s["id"], story_day(s), vectors[s["id"]]) for s in pool if s["id"] in vectors],
+            {s["id"] for s in pool if s["event_id"]},
+            [s["id"] for s in stories],
             self.clustering.detector.max_days,
             NEIGHBOURS,
         )

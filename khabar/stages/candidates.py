@@ -17,8 +17,27 @@ from cluster.duplicates import Item
 CHUNK = 512  # queued stories scored against the pool at once (bounds memory)
 
 
-def fold_key(item: Item) -> tuple:
-    return (item.order, item.key)
+def pool_arrays(
+    pool: list[tuple[str, float, np.ndarray]],
+    folded: set[str],
+    queue: list[str],
+    reach: float,
+    k: int,
+) -> tuple:
+    """`rank_candidates`' arguments from (key, day, corrected vector) entries: the pool in
+    fold order, (time, then id), which is how the fold takes stories (Item.order is
+    (day, id)); `queue` holds the keys to find candidates for, all in the pool."""
+    entries = sorted({e[0]: e for e in pool}.values(), key=lambda e: (e[1], e[0]))
+    rank = {e[0]: i for i, e in enumerate(entries)}
+    return (
+        [e[0] for e in entries],
+        np.array([e[1] for e in entries]),
+        np.stack([e[2] for e in entries]),
+        np.array([e[0] in folded for e in entries]),
+        np.array(sorted(rank[key] for key in queue)),
+        reach,
+        k,
+    )
 
 
 def window_candidates(
@@ -28,17 +47,8 @@ def window_candidates(
     story that may be a candidate (the queue included); `folded`: keys folded earlier."""
     if not queue:
         return {}
-    pool = sorted({it.key: it for it in pool + queue}.values(), key=fold_key)
-    rank = {it.key: i for i, it in enumerate(pool)}
-    return rank_candidates(
-        [it.key for it in pool],
-        np.array([it.day for it in pool]),
-        np.stack([it.vector for it in pool]),
-        np.array([it.key in folded for it in pool]),
-        np.array([rank[it.key] for it in queue]),
-        reach,
-        k,
-    )
+    entries = [(it.key, it.day, it.vector) for it in pool + queue]
+    return rank_candidates(*pool_arrays(entries, folded, [it.key for it in queue], reach, k))
 
 
 def rank_candidates(

@@ -9,10 +9,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-import numpy as np
-
-from embed.encoder import Encoder
-
 
 def missing(stories: Iterable[dict[str, Any]], known: set[str]) -> dict[str, str]:
     """{embed key: model input} of the stories whose key is not in `known`, first seen
@@ -22,8 +18,3 @@ def missing(stories: Iterable[dict[str, Any]], known: set[str]) -> dict[str, str
         if s["embed_key"] not in known:
             need.setdefault(s["embed_key"], s["_model_input"])
     return need
-
-
-def embed_batch(encoder: Encoder, keys: list[str], texts: list[str]) -> np.ndarray:
-    assert len(keys) == len(texts)
-    return encoder.encode(texts)

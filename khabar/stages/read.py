@@ -23,19 +23,22 @@ def prepared(paths: Iterable[str], model_name: str) -> Iterator[Prepared]:
         yield item if isinstance(item, Rejection) else prepare(item, model_name)
 
 
-def write_shard(path: str, model_name: str, out: Path) -> int:
-    """Prepare one file into a JSON-lines artefact; returns how many lines it holds."""
-    n = 0
-    with out.open("w", encoding="utf-8") as fh:
-        for item in prepared([path], model_name):
-            row = (
-                {"_rejected": {"source": item.source, "reason": item.reason}}
-                if isinstance(item, Rejection)
-                else item
-            )
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-            n += 1
-    return n
+def shard_text(path: str, model_name: str, shown: str | None = None) -> str:
+    """One file prepared, as a shard's JSON lines. `shown`: the path as the user gave it,
+    which the stories' `file:line` sources keep when `path` is its absolute form (a Ray
+    worker runs in a directory of its own)."""
+    lines = []
+    for item in prepared([path], model_name):
+        row = (
+            {"_rejected": {"source": item.source, "reason": item.reason}}
+            if isinstance(item, Rejection)
+            else item
+        )
+        target = row.get("_rejected", row)
+        if shown is not None and str(target.get("source", "")).startswith(path + ":"):
+            target["source"] = shown + target["source"][len(path) :]
+        lines.append(json.dumps(row, ensure_ascii=False) + "\n")
+    return "".join(lines)
 
 
 def read_shard(path: Path) -> Iterator[Prepared]:
