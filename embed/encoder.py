@@ -97,8 +97,9 @@ def encoding_tag(token_budget: int | None = DEFAULT, window: int | None = DEFAUL
     if window == DEFAULT:
         window = WINDOW
     # "-own": each text padded to a length of its own (embed/bert.py), so a vector no longer
-    # carries its batch's noise; vectors made before are kept under their old keys.
-    return f"{f'lead{token_budget}' if token_budget else 'full'}-w{window or 'max'}-own"
+    # carries its batch's noise; "-bmm": attention as bmm + softmax, not the flash kernel
+    # (bf16 vectors move by up to 1.7e-3). Vectors made before keep their old keys.
+    return f"{f'lead{token_budget}' if token_budget else 'full'}-w{window or 'max'}-own-bmm"
 
 
 def cpu_has_bf16() -> bool:
