@@ -150,11 +150,12 @@ def _run(ctx: click.Context, paths: tuple[str, ...], as_json: bool, nightly: boo
             return None
         return _bar(total, "embedding", "story", leave=False)
 
+    from khabar.stages.reuse import NearVerbatim
+
     after = None
+    detector, clusterer = _decisions(ctx, thresholds)
     if nightly:
         from khabar.clustering import Clustering
-
-        detector, clusterer = _decisions(ctx, thresholds)
 
         def after(_index, changed):
             return Clustering(store, detector, clusterer).run(changed).as_dict()
@@ -168,6 +169,7 @@ def _run(ctx: click.Context, paths: tuple[str, ...], as_json: bool, nightly: boo
         progress=progress,
         after=after,
         command="nightly" if nightly else "ingest",
+        reuse=NearVerbatim.of(detector),
     )
     report = None
     if nightly:
@@ -180,10 +182,13 @@ def _run(ctx: click.Context, paths: tuple[str, ...], as_json: bool, nightly: boo
             out["report"] = {"html": str(report[0]), "json": str(report[1])}
         _echo_json(out)
     else:
+        t = summary.seconds
         click.echo(
             f"read {summary.read}, new {summary.new}, updated {summary.updated}, "
             f"unchanged {summary.unchanged}, rejected {summary.rejected}; "
-            f"embedded {summary.embedded}; index {summary.index}; home {store.home}",
+            f"embedded {summary.embedded}, reused {summary.reused} (near-verbatim copies); "
+            f"index {summary.index}; model {t['model_load'] + t['embed']:.1f} s of "
+            f"{t['total']:.1f} s; home {store.home}",
             err=True,
         )
         if summary.clustering:
@@ -301,7 +306,8 @@ def backfill(
         click.echo(
             f"backfill ({summary.executor}, {summary.workers} worker(s)): {summary.files} files, "
             f"read {summary.read}, new {summary.new}, updated {summary.updated}, unchanged "
-            f"{summary.unchanged}, rejected {summary.rejected}; embedded {summary.embedded}; "
+            f"{summary.unchanged}, rejected {summary.rejected}; embedded {summary.embedded}, "
+            f"reused {summary.reused} (near-verbatim copies); "
             f"{summary.days} days folded: duplicates {sum(d.values())}, events "
             f"{c.get('new_events', 0)} new, {c.get('joined_events', 0)} joined; index "
             f"{summary.index}; {took}; home {store.home}",

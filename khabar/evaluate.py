@@ -28,6 +28,7 @@ from cluster import calibration, metrics
 from embed.encoder import Encoder
 from khabar.clustering import Clustering
 from khabar.pipeline import ingest
+from khabar.stages.reuse import NearVerbatim
 from khabar.store import Store
 
 PAIR_BASE = date(2000, 1, 1)
@@ -109,6 +110,7 @@ def evaluate(
                     Clustering(store, detector, clusterer).run(changed).as_dict()
                 ),
                 command="eval",
+                reuse=NearVerbatim.of(detector),
             )
             rejected += summary.rejected
             stories.update({s["id"]: s for s in store.iter_stories()})

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +24,7 @@ from khabar.days import day_number
 from khabar.sources import Rejection
 from khabar.stages.embed import missing
 from khabar.stages.read import Prepared, prepared
+from khabar.stages.reuse import NearVerbatim, Sketch, sketch
 from khabar.store import Store, now
 
 CHUNK = 256  # records prepared and embedded together; bounds memory on large inputs
@@ -49,8 +51,12 @@ class Summary:
     unchanged: int = 0
     rejected: int = 0
     embedded: int = 0  # model calls actually made (new distinct texts)
+    reused: int = 0  # texts that took a near-verbatim original's vector (stages/reuse.py)
     index: str = ""
     clustering: dict[str, Any] | None = None
+    # Wall seconds: loading the model, embedding (tokens and forward passes), the index, the
+    # clustering step, and the rest (reading, cleaning, reuse checks, SQLite), of `total`.
+    seconds: dict[str, float] = field(default_factory=dict)
     rejections: list[Rejection] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -72,6 +78,7 @@ def ingest(
     progress: ProgressFactory | None = None,
     after: Callable[[VectorIndex, list[str]], dict[str, Any]] | None = None,
     command: str = "ingest",
+    reuse: NearVerbatim | None = None,
 ) -> Summary:
     """Bring the files into the home. The encoder is created only if something needs it.
 
@@ -80,7 +87,7 @@ def ingest(
     the whole run commits or nothing does.
     """
     job = _Ingest(store, encoder_factory, model_name, on_rejection, progress)
-    job.after, job.command = after, command
+    job.after, job.command, job.reuse = after, command, reuse
     return job.run(prepared(paths, model_name))
 
 
@@ -92,6 +99,7 @@ def ingest_prepared(
     model: tuple[str, int],
     on_rejection: Callable[[Rejection], None] | None = None,
     command: str = "ingest",
+    reuse: NearVerbatim | None = None,
 ) -> Summary:
     """As `ingest`, from stage (a)'s prepared stories, with the vectors stage (b) made
     (`lookup(keys)`; `model`: the (name, dimension) they belong to): a backfill's ingest,
@@ -101,7 +109,7 @@ def ingest_prepared(
         raise RuntimeError("a backfill's vectors must all be embedded before its ingest")
 
     job = _Ingest(store, no_encoder, model_name, on_rejection, None)
-    job.command, job.lookup, job.model = command, lookup, model
+    job.command, job.lookup, job.model, job.reuse = command, lookup, model, reuse
     return job.run(stream)
 
 
@@ -131,6 +139,7 @@ class _Ingest:
         self.command = "ingest"
         self.lookup: Callable[[list[str]], np.ndarray] | None = None  # vectors made ahead
         self.model: tuple[str, int] | None = None  # their model's (name, dimension)
+        self.reuse: NearVerbatim | None = None  # None: every new text is embedded
 
     def reject(self, r: Rejection) -> None:
         self.summary.rejected += 1
@@ -140,6 +149,9 @@ class _Ingest:
 
     def run(self, stream: Iterable[Prepared]) -> Summary:
         started = now()
+        t0 = time.perf_counter()
+        spent = self.summary.seconds
+        spent.update(model_load=0.0, embed=0.0, index=0.0, cluster=0.0)
         seen: dict[str, tuple[str, str]] = {}  # id -> (input hash, source) within this run
         pending: list[dict[str, Any]] = []
         with self.store.transaction():
@@ -172,9 +184,18 @@ class _Ingest:
             _crash_point("after-read")
             if pending:
                 self.write(pending)
+            t = time.perf_counter()
             index, changed = self.update_index()
+            spent["index"] = time.perf_counter() - t
             if self.after is not None and index is not None:
+                t = time.perf_counter()
                 self.summary.clustering = self.after(index, self.changed)
+                spent["cluster"] = time.perf_counter() - t
+            spent["total"] = time.perf_counter() - t0
+            spent["other"] = spent["total"] - sum(
+                spent[k] for k in ("model_load", "embed", "index", "cluster")
+            )
+            self.summary.seconds = {k: round(v, 3) for k, v in spent.items()}
             self.store.record_run(self.command, started, self.summary.as_dict())
             _crash_point("before-commit")
         _crash_point("after-commit")
@@ -195,8 +216,12 @@ class _Ingest:
         if not todo:
             return
 
+        stamp = now()
         known = store.has_vectors(s["embed_key"] for s, _ in todo)
         need = missing((s for s, _ in todo), known)
+        sketches, taken = self.originals(todo, need, stamp)
+        for key in taken:
+            del need[key]
         if need and self.lookup is not None and self.model is not None:
             store.check_model(*self.model)
             keys = list(need)
@@ -204,19 +229,25 @@ class _Ingest:
                 store.put_vector(key, vec)
         elif need:
             if self.encoder is None:
+                t = time.perf_counter()
                 self.encoder = self.encoder_factory()
+                summary.seconds["model_load"] += time.perf_counter() - t
                 store.check_model(self.encoder.info.name, self.encoder.dimension)
             keys = list(need)
             tick = self.progress(len(keys)) if self.progress else None
+            t = time.perf_counter()
             vecs = self.encoder.encode([need[k] for k in keys], progress=tick)
+            summary.seconds["embed"] += time.perf_counter() - t
             for key, vec in zip(keys, vecs, strict=True):
                 store.put_vector(key, vec)
             summary.embedded += len(keys)
+        for key, original in taken.items():
+            store.put_vector(key, store.vector(original))
+        summary.reused += len(taken)
 
         stats = vectors.load_stats(store, self.dimension())
         by_day: langdays.Changes = {}
         next_vid = store.next_vid()
-        stamp = now()
         for s, old in todo:
             fields = {k: v for k, v in s.items() if not k.startswith("_")}
             vec_changed = old is None or (old["embed_key"], old["lang"]) != (
@@ -254,10 +285,51 @@ class _Ingest:
             if vec_changed:
                 stats.add([s["lang"]], store.vector(s["embed_key"])[None, :])
                 self.written.append(vid)
+            if self.reuse is not None:
+                own = sketches.get(s["embed_key"])
+                store.put_sketch(vid, own.minhash if own is not None else None)
         store.save_lang_stats(stats.sums, stats.counts)
         store.add_lang_days(by_day)
         store.drop_unused_vectors()
         _crash_point("mid-write")
+
+    def originals(
+        self,
+        todo: list[tuple[dict[str, Any], dict[str, Any] | None]],
+        need: dict[str, str],
+        stamp: str,
+    ) -> tuple[dict[str, Sketch], dict[str, str]]:
+        """({embed key: sketch} of the keys embedded by the model, {embed key: original's
+        embed key} of the texts that take an original's vector: khabar/stages/reuse.py).
+        Originals are stored stories embedded by the model, and this chunk's, in the order
+        they came."""
+        rule = self.reuse
+        if rule is None:
+            return {}, {}
+        store = self.store
+        own: dict[str, Sketch] = {}
+        taken: dict[str, str] = {}
+        chunk: dict[int, list[Sketch]] = {}  # minhash value -> this chunk's originals
+        for s, _ in todo:
+            key = s["embed_key"]
+            if key in own or key in taken:
+                continue
+            if key not in need and not store.embedded_key(key):
+                continue  # a known vector, but one some story took from an original
+            me = sketch({**s, "ingested_at": stamp})
+            if not rule.eligible(me):
+                continue
+            if key in need:
+                stored = [sketch(r) for r in store.sketched(me.minhash) if r["embed_key"] != key]
+                here = {id(c): c for h in me.minhash for c in chunk.get(h, [])}
+                found = rule.original(me, [*stored, *here.values()])
+                if found is not None:
+                    taken[key] = found.key
+                    continue
+            own[key] = me
+            for h in me.minhash:
+                chunk.setdefault(h, []).append(me)
+        return own, taken
 
     def dimension(self) -> int:
         return int(self.store.get_meta("dimension") or 0)

@@ -19,7 +19,13 @@ from typing import Any
 
 import numpy as np
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
+SKETCHES = """CREATE TABLE IF NOT EXISTS sketches (
+    vid INTEGER PRIMARY KEY,  -- a story embedded by the model (khabar/stages/reuse.py)
+    a INTEGER NOT NULL, b INTEGER NOT NULL  -- two MinHash values of its shingles
+);
+CREATE INDEX IF NOT EXISTS sketches_a ON sketches(a);
+CREATE INDEX IF NOT EXISTS sketches_b ON sketches(b)"""
 LANG_DAYS = """CREATE TABLE IF NOT EXISTS lang_days (
     lang TEXT NOT NULL, day INTEGER NOT NULL, count INTEGER NOT NULL,
     sum BLOB NOT NULL,  -- int64 fixed point (khabar/langdays.py): exact in any order
@@ -33,6 +39,7 @@ MIGRATIONS = {
         "ALTER TABLE stories ADD COLUMN event_evidence TEXT",  # JSON: why that event
     ],
     3: [LANG_DAYS],  # filled from the stories by khabar.langdays.fill after the migration
+    4: SKETCHES.split(";\n"),  # left empty: older stories are not originals for reuse
 }
 LOCK_TIMEOUT = float(os.environ.get("KHABAR_LOCK_TIMEOUT", "30"))  # seconds a writer waits
 DB_FILE = "khabar.db"
@@ -68,6 +75,8 @@ CREATE TABLE IF NOT EXISTS lang_stats (
 CREATE INDEX IF NOT EXISTS stories_event ON stories(event_id);
 """
     + LANG_DAYS
+    + ";\n"
+    + SKETCHES
     + """;
 CREATE TABLE IF NOT EXISTS events (
     id TEXT PRIMARY KEY, created_at TEXT NOT NULL
@@ -412,6 +421,28 @@ class Store:
                 return
             yield self.story_vectors(part)
             last = part[-1]
+
+    # --- sketches: which embedded story a near-verbatim copy may take its vector from ------
+
+    def sketched(self, minhash: tuple[int, int]) -> list[dict[str, Any]]:
+        """Stories embedded by the model that share a MinHash value with `minhash`."""
+        q = (
+            "SELECT s.id, s.lang, s.title, s.text, s.embed_key, s.published_at, s.ingested_at"
+            " FROM sketches k JOIN stories s USING(vid) WHERE k.a=? OR k.b=?"
+        )
+        return [dict(r) for r in self.db.execute(q, minhash)]
+
+    def put_sketch(self, vid: int, minhash: tuple[int, int] | None) -> None:
+        """Record (or, with None, forget) that story `vid` was embedded by the model."""
+        self.db.execute("DELETE FROM sketches WHERE vid=?", (vid,))
+        if minhash is not None:
+            self.db.execute("INSERT INTO sketches(vid, a, b) VALUES(?, ?, ?)", (vid, *minhash))
+
+    def embedded_key(self, key: str) -> bool:
+        """Whether some story with this embed key was embedded by the model itself (its
+        vector is its text's, not an original's it took)."""
+        q = "SELECT 1 FROM stories s JOIN sketches k USING(vid) WHERE s.embed_key=? LIMIT 1"
+        return self.db.execute(q, (key,)).fetchone() is not None
 
     def drop_unused_vectors(self) -> int:
         cur = self.db.execute(

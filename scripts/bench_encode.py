@@ -11,14 +11,15 @@ Prints JSON. For each side, in its own process, `--repeats` times, sides alterna
 Every side reports stories/s, tokens/s, the model's GFLOP per story (counted from its config
 and the real token counts: the linear layers plus attention), the GFLOP/s achieved, and the
 machine's matmul GFLOP/s measured in the same process: bf16, fp32 and int8 (torch._int_mm,
-which the runtime does not use) at the model's own shapes ([tokens x 384] @ [384 x 384],
-@ [384 x 1536], [tokens x 1536] @ [1536 x 384], for one 389-token pass and a 4,096-token
+which the runtime does not use) at the model's own shapes ([tokens x 384] @ [384 x 384], @
+[384 x 1536], [tokens x 1536] @ [1536 x 384], for one 389-token pass and a 4,096-token
 batch) and at 2048^2. Utilisation is achieved GFLOP/s over the bf16 peak. `padding_waste` is
-the token rows the model computes (counted at the lean runtime's blocks, or at the attention calls) over the real tokens. The
-first repeat of each side also profiles one whole encoding pass (torch.profiler, self time
-per op, summed into matmul, attention, elementwise/GELU/LayerNorm, other, plus the wall time
-the profiler does not see: Python and dispatch) and times tokenisation on its own. The ISA is
-what oneDNN says it runs (ONEDNN_VERBOSE), torch's CPU capability and /proc/cpuinfo's flags.
+the token rows the model computes (counted at the lean runtime's blocks, or at the attention
+calls) over the real tokens. The first repeat of each side also profiles one whole encoding
+pass (torch.profiler, self time per op, summed into matmul, attention,
+elementwise/GELU/LayerNorm, other, plus the wall time the profiler does not see: Python and
+dispatch) and times tokenisation on its own. The ISA is what oneDNN says it runs
+(ONEDNN_VERBOSE), torch's CPU capability and /proc/cpuinfo's flags.
 
     python scripts/bench_encode.py [--data ../shared/data/ntrex-dev/docs.jsonl] [--repeats 3]
         [--before REF] [--sides khabar,before,naive] [--threads N] [--batch-tokens N]

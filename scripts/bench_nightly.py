@@ -13,7 +13,9 @@ checked for what it costs in time and in quality.
 
 With `--synthetic N` it instead builds N stories from every text in ../shared/data (NTREX
 documents, ANS and ExaPPC sentences, cycled with new ids and dates when N is larger) and
-reports khabar's time and peak RSS only: the memory figure for a large night.
+reports khabar's wall time, peak RSS, what the job says it spent where (loading the model,
+embedding, the index, clustering, the rest) and the share of the wall time outside the model:
+the figures for a large night.
 """
 
 from __future__ import annotations
@@ -48,6 +50,20 @@ def run(cmd: list[str], cwd: Path | None = None, env: dict | None = None) -> dic
         "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
         "stdout": out.decode("utf-8", "replace"),
     }
+
+
+def isa_name() -> str:
+    """The CPU's matrix ISA, for the record (benchmarks compare within one machine)."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
+            flags = set(next((x for x in fh if x.startswith("flags")), "").split())
+    except OSError:
+        return "unknown"
+    return next(
+        (name for flag, name in (("amx_bf16", "AMX"), ("avx512_bf16", "AVX512-BF16"),
+                                 ("avx512f", "AVX512"), ("avx2", "AVX2")) if flag in flags),
+        "other",
+    )  # fmt: skip
 
 
 def khabar_cmd(*args: str) -> list[str]:
@@ -103,9 +119,23 @@ def main() -> None:
         stories = tmp / "stories.jsonl"
         if args.synthetic:
             synthetic(args.synthetic, stories)
-            r = run(khabar_cmd("--home", str(tmp / "home"), "nightly", str(stories)), ROOT)
-            r.pop("stdout")
-            print(json.dumps({"stories": args.synthetic, "khabar_nightly": r}, indent=1))
+            cmd = khabar_cmd("--home", str(tmp / "home"), "nightly", "--json", str(stories))
+            r = run(cmd, ROOT)
+            summary = json.loads(r.pop("stdout"))
+            took = summary["seconds"]
+            model = took["model_load"] + took["embed"]
+            outside = r["seconds"] - model  # the whole process: imports and start-up too
+            counts = ("read", "new", "embedded", "reused", "rejected")
+            print(json.dumps({
+                "stories": args.synthetic,
+                "khabar_nightly": r,
+                "summary": {k: summary[k] for k in counts},
+                "job_seconds": took,
+                "outside_model_s": round(outside, 2),
+                "share_outside_model": round(outside / r["seconds"], 3),
+                "outside_model_ms_per_story": round(outside / args.synthetic * 1e3, 2),
+                "isa": isa_name(),
+            }, indent=1))  # fmt: skip
             return
         lines = args.data.read_text(encoding="utf-8").splitlines()[: args.n]
         stories.write_text("\n".join(lines) + "\n", encoding="utf-8")

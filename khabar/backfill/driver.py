@@ -35,6 +35,7 @@ from khabar.sources import Rejection
 from khabar.stages.candidates import pool_arrays, rank_candidates
 from khabar.stages.embed import missing
 from khabar.stages.read import Prepared, read_shard, shard_text
+from khabar.stages.reuse import NearVerbatim
 from khabar.store import Store, now
 
 BATCH = 256  # texts per embedding batch and per vectors artefact, at most
@@ -54,6 +55,7 @@ class BackfillSummary:
     unchanged: int = 0
     rejected: int = 0
     embedded: int = 0  # texts this run embedded
+    reused: int = 0  # texts that took a near-verbatim original's vector (stages/reuse.py)
     resumed: dict[str, int] = field(default_factory=dict)  # pieces a killed run had finished
     days: int = 0
     index: str = ""
@@ -208,8 +210,9 @@ class Backfill:
             self.model,
             on_rejection=self.on_rejection,
             command="backfill",
+            reuse=NearVerbatim.of(self.clustering.detector),
         )
-        for k in ("read", "new", "updated", "unchanged", "rejected"):
+        for k in ("read", "new", "updated", "unchanged", "rejected", "reused"):
             setattr(self.summary, k, getattr(s, k))
         self.summary.index = s.index
 

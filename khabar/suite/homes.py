@@ -26,6 +26,7 @@ from khabar.clustering import Clustering
 from khabar.pipeline import ingest
 from khabar.prepare import prepare
 from khabar.sources import Record, read_paths
+from khabar.stages.reuse import NearVerbatim
 from khabar.store import Store
 from khabar.suite.cache import CachingEncoder, VectorCache
 from khabar.suite.datasets import Task, rounds
@@ -104,7 +105,8 @@ class Homes:
                     encoding="utf-8",
                 )
                 paths = [str(src)]
-            summary = ingest(store, paths, factory, name)
+            reuse = NearVerbatim.of(calibration.build()[0])
+            summary = ingest(store, paths, factory, name, reuse=reuse)
             store.close()
             if summary.rejected:
                 raise RuntimeError(f"{task.name}: {summary.rejected} stories rejected")
