@@ -102,18 +102,36 @@ def encoding_tag(token_budget: int | None = DEFAULT, window: int | None = DEFAUL
     return f"{f'lead{token_budget}' if token_budget else 'full'}-w{window or 'max'}-own-bmm"
 
 
-def cpu_has_bf16() -> bool:
-    """bf16 matmuls are fast only with native support (AVX512-BF16 or AMX); emulated, they
-    are slower than fp32, so `auto` uses them only where the CPU says it has them."""
+MATRIX_FLAGS = ("amx_bf16", "amx_int8", "avx512_bf16", "avx512_vnni", "avx512f", "avx2")
+
+
+def cpu_flags() -> set[str]:
+    """The matrix-relevant flags /proc/cpuinfo lists (empty where it cannot be read)."""
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
             for line in fh:
                 if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    return bool(flags & {"avx512_bf16", "amx_bf16"})
+                    return set(line.split(":", 1)[1].split()) & set(MATRIX_FLAGS)
     except OSError:
         pass
-    return False
+    return set()
+
+
+def cpu_has_bf16() -> bool:
+    """bf16 matmuls are fast only with native support (AVX512-BF16 or AMX); emulated, they
+    are slower than fp32, so `auto` uses them only where the CPU says it has them."""
+    return bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
+
+
+def precision_reason(precision: str, asked: str = "auto") -> str:
+    """Why the runtime runs at `precision`: what `khabar model` says."""
+    flags = cpu_flags()
+    has = ", ".join(f for f in MATRIX_FLAGS if f in flags) or "none of " + ", ".join(MATRIX_FLAGS)
+    if asked != "auto":
+        return f"{precision}: asked for (CPU flags: {has})"
+    if precision == "bf16":
+        return f"bf16: the CPU multiplies bf16 natively (CPU flags: {has})"
+    return f"fp32: no native bf16 on this CPU, where bf16 would be emulated (CPU flags: {has})"
 
 
 def resolve_precision(precision: str) -> str:

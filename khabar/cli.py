@@ -680,8 +680,14 @@ def _eval_suite(data: Path, sets: str | None, show_errors: bool, as_json: bool) 
 def model_cmd(ctx: click.Context, as_json: bool) -> None:
     """The embedding model in use: name, folder, dimension, token limit."""
     from embed import model
+    from embed.encoder import encoding_tag, precision_reason
 
     engine, info = model.runtime(ctx.obj["model"])
+    threads = None
+    if engine.name == "khabar-bert" or hasattr(engine, "model"):
+        import torch
+
+        threads = torch.get_num_threads()
     data = {
         "name": info.name,
         "path": str(info.path),
@@ -690,6 +696,9 @@ def model_cmd(ctx: click.Context, as_json: bool) -> None:
         "query_prompt": info.query_prompt,
         "runtime": engine.name,
         "precision": engine.precision,
+        "why": precision_reason(engine.precision),
+        "threads": threads,
+        "encoding": encoding_tag(),
         "adapter": adapter.name if (adapter := model.adapter_of(info.name)) else None,
     }
     if as_json:

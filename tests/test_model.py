@@ -83,6 +83,14 @@ def test_model_command_json(loaded_model, tmp_path) -> None:
     assert data["dimension"] == 384
     assert data["max_tokens"] == 512
     assert data["query_prompt"] == "query: "
+    # Which runtime runs, at which precision and why: from what this CPU says it has.
+    from embed.encoder import cpu_flags, encoding_tag
+
+    native = bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
+    assert data["runtime"] == "khabar-bert"
+    assert data["precision"] == ("bf16" if native else "fp32")
+    assert data["why"].startswith(data["precision"] + ":")
+    assert data["encoding"] == encoding_tag() and data["threads"] >= 1
 
 
 @pytest.mark.parametrize("kind", ["missing", "not-a-model"])
