@@ -98,8 +98,9 @@ def encoding_tag(token_budget: int | None = DEFAULT, window: int | None = DEFAUL
         window = WINDOW
     # "-own": each text padded to a length of its own (embed/bert.py), so a vector no longer
     # carries its batch's noise; "-bmm": attention as bmm + softmax, not the flash kernel
-    # (bf16 vectors move by up to 1.7e-3). Vectors made before keep their old keys.
-    return f"{f'lead{token_budget}' if token_budget else 'full'}-w{window or 'max'}-own-bmm"
+    # (bf16 vectors move by up to 1.7e-3); "-ln": LayerNorm reads bf16 input directly (one
+    # rounding apart). Vectors made before keep their old keys.
+    return f"{f'lead{token_budget}' if token_budget else 'full'}-w{window or 'max'}-own-bmm-ln"
 
 
 MATRIX_FLAGS = ("amx_bf16", "amx_int8", "avx512_bf16", "avx512_vnni", "avx512f", "avx2")
