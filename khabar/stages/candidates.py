@@ -72,8 +72,13 @@ def rank_candidates(
             ok = (folded | (positions < r)) & (np.abs(days - days[r]) <= reach)
             ok[r] = False
             idx = np.flatnonzero(ok)
+            vals = row[idx]
+            if len(idx) > k:  # keep the k best and their ties: sort tens, not thousands
+                kth = np.partition(vals, len(vals) - k)[len(vals) - k]
+                keep = vals >= kth
+                idx, vals = idx[keep], vals[keep]
             # Most similar first, ties to the smaller fold rank (a function of the stories,
             # not of how they arrived).
-            top = idx[np.lexsort((idx, -row[idx]))][:k]
+            top = idx[np.lexsort((idx, -vals))][:k]
             out[keys[r]] = [keys[j] for j in top]
     return out
