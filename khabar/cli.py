@@ -683,11 +683,8 @@ def model_cmd(ctx: click.Context, as_json: bool) -> None:
     from embed.encoder import encoding_tag, precision_reason
 
     engine, info = model.runtime(ctx.obj["model"])
-    threads = None
-    if engine.name == "khabar-bert" or hasattr(engine, "model"):
-        import torch
+    import torch  # both runtimes `model.runtime` returns run on torch
 
-        threads = torch.get_num_threads()
     data = {
         "name": info.name,
         "path": str(info.path),
@@ -697,7 +694,7 @@ def model_cmd(ctx: click.Context, as_json: bool) -> None:
         "runtime": engine.name,
         "precision": engine.precision,
         "why": precision_reason(engine.precision),
-        "threads": threads,
+        "threads": torch.get_num_threads(),
         "encoding": encoding_tag(),
         "adapter": adapter.name if (adapter := model.adapter_of(info.name)) else None,
     }

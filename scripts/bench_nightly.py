@@ -54,10 +54,11 @@ def run(cmd: list[str], cwd: Path | None = None, env: dict | None = None) -> dic
 
 def isa_name() -> str:
     """The CPU's matrix ISA, for the record (benchmarks compare within one machine)."""
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
-            flags = set(next((x for x in fh if x.startswith("flags")), "").split())
-    except OSError:
+    sys.path.insert(0, str(ROOT))
+    from embed.encoder import cpu_flags
+
+    flags = cpu_flags()
+    if not flags:
         return "unknown"
     return next(
         (name for flag, name in (("amx_bf16", "AMX"), ("avx512_bf16", "AVX512-BF16"),
