@@ -178,6 +178,25 @@ class DuplicateDetector:
             return Decision(None, 0.0)
         return self.judge(a, b)
 
+    def kind(self, a: Item, b: Item) -> tuple[str | None, float]:
+        """`pair`'s kind and probability alone. It reads only the features its scorer weighs
+        and looks for a veto only where the pair would be a copy without one: the decision
+        `pair` makes, at a fraction of the set intersections (`best` runs this ~30 times a
+        story)."""
+        if a.content_hash == b.content_hash:
+            return "exact", 1.0
+        if abs(a.day - b.day) > self.max_days:
+            return None, 0.0
+        if a.lang == b.lang:
+            p = self.near.probability(pair_features(a, b, self.near.features))
+            if not (p >= self.near.threshold or self.holds(a, b)):
+                return None, p
+            return (None if veto(a.evidence, b.evidence) else "near"), p
+        p = self.translation.probability(pair_features(a, b, self.translation.features))
+        if p < self.translation.threshold or translation_veto(a.evidence, b.evidence):
+            return None, p
+        return "translation", p
+
     def describe(self, member: Item, canonical: Item) -> Decision:
         """A group member against its canonical story (it may have joined through a chain
         of copies): the kind its own evidence supports; None when the two state different
@@ -189,22 +208,25 @@ class DuplicateDetector:
         return d
 
     def best(self, item: Item, candidates: list[Item]) -> tuple[Link, Decision] | None:
-        """The strongest duplicate link from `item` to one of `candidates`, if any."""
-        best: tuple[Link, Decision] | None = None
+        """The strongest duplicate link from `item` to one of `candidates`, if any, with the
+        full decision for it."""
+        best: Link | None = None
         rank = {"exact": 2, "near": 1, "translation": 1}
         for c in candidates:
             if c.key == item.key:
                 continue
-            d = self.pair(item, c)
-            if d.kind is None:
+            kind, p = self.kind(item, c)
+            if kind is None:
                 continue
             if best is not None:
-                mine, theirs = (rank[d.kind], d.probability), (rank[best[0].kind], best[0].score)
+                mine, theirs = (rank[kind], p), (rank[best.kind], best.score)
                 # Ties go to the smaller id, never to the order candidates came in.
-                if mine < theirs or (mine == theirs and c.key > best[0].other):
+                if mine < theirs or (mine == theirs and c.key > best.other):
                     continue
-            best = (Link(item.key, c.key, d.kind, d.probability), d)
-        return best
+            best = Link(item.key, c.key, kind, p)
+        if best is None:
+            return None
+        return best, self.pair(item, next(c for c in candidates if c.key == best.other))
 
 
 def components(edges: list[tuple[str, str]]) -> dict[str, str]:

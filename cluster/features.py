@@ -31,6 +31,8 @@ the time penalty of events stays the fixed prior described in cluster/events.py.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from cluster.evidence import (
@@ -62,41 +64,76 @@ NAMES = (
 )
 
 
-def evidence_features(a: Evidence, b: Evidence) -> dict[str, float]:
-    """Every feature but the cosine terms: what the texts themselves show."""
-    same = a.lang == b.lang
-    la, lb = max(a.length, 1), max(b.length, 1)
-    shared = a.terms & b.terms
-    if a.terms and b.terms:
-        unmatched = min(1 - len(shared) / len(a.terms), 1 - len(shared) / len(b.terms))
-    else:
-        unmatched = 1.0
+def _unmatched(a: Evidence, b: Evidence) -> float:
+    if not (a.terms and b.terms):
+        return 1.0
+    shared = len(a.terms & b.terms)
+    return min(1 - shared / len(a.terms), 1 - shared / len(b.terms))
+
+
+def _source(a: Evidence, b: Evidence) -> float:
     if a.sources and b.sources:
-        source = 1.0 if a.sources & b.sources else 0.0
-    else:
-        source = 0.5
-    conflict = bool(a.numbers and b.numbers and (a.numbers - b.numbers) and (b.numbers - a.numbers))
-    short_pair = max(la, lb) <= SHORT_WORDS
-    return {
-        "cross_language": 0.0 if same else 1.0,
-        "short": 1.0 / math.sqrt(min(la, lb)),
-        "numbers_agree": number_agreement(a, b),
-        "numbers_conflict": 1.0 if conflict else 0.0,
-        "changed_number": 1.0 if same and changed_number(a, b) else 0.0,
-        "negation_mismatch": (
-            1.0 if same and short_pair and (a.negations > 0) != (b.negations > 0) else 0.0
-        ),
-        "containment": containment(a.shingles, b.shingles) if same else 0.0,
-        "terms_shared": jaccard(a.terms, b.terms),
-        "terms_unmatched": unmatched,
-        "length_ratio": min(la, lb) / max(la, lb),
-        "same_source": source,
-    }
+        return 1.0 if a.sources & b.sources else 0.0
+    return 0.5
 
 
-def pair_features(a: Item, b: Item) -> dict[str, float]:
-    cos = float(a.vector @ b.vector)
-    out = evidence_features(a.evidence, b.evidence)
-    out["cosine"] = cos
-    out["cosine_cross"] = cos * out["cross_language"]
+def _conflict(a: Evidence, b: Evidence) -> float:
+    both = a.numbers and b.numbers and (a.numbers - b.numbers) and (b.numbers - a.numbers)
+    return 1.0 if both else 0.0
+
+
+def _negation(a: Evidence, b: Evidence) -> float:
+    short_pair = max(max(a.length, 1), max(b.length, 1)) <= SHORT_WORDS
+    differ = (a.negations > 0) != (b.negations > 0)
+    return 1.0 if a.lang == b.lang and short_pair and differ else 0.0
+
+
+def _length_ratio(a: Evidence, b: Evidence) -> float:
+    la, lb = max(a.length, 1), max(b.length, 1)
+    return min(la, lb) / max(la, lb)
+
+
+# One function per feature, in the order a stored decision lists them. A decision computes
+# only the features its scorer weighs (`pair_features(a, b, names)`); the set intersections
+# behind the others are most of a night's fold, and only a stored decision shows them all.
+EVIDENCE: dict[str, Callable[[Evidence, Evidence], float]] = {
+    "cross_language": lambda a, b: 0.0 if a.lang == b.lang else 1.0,
+    "short": lambda a, b: 1.0 / math.sqrt(min(max(a.length, 1), max(b.length, 1))),
+    "numbers_agree": number_agreement,
+    "numbers_conflict": _conflict,
+    "changed_number": lambda a, b: 1.0 if a.lang == b.lang and changed_number(a, b) else 0.0,
+    "negation_mismatch": _negation,
+    "containment": lambda a, b: containment(a.shingles, b.shingles) if a.lang == b.lang else 0.0,
+    "terms_shared": lambda a, b: jaccard(a.terms, b.terms),
+    "terms_unmatched": _unmatched,
+    "length_ratio": _length_ratio,
+    "same_source": _source,
+}
+
+
+def evidence_features(
+    a: Evidence, b: Evidence, names: Iterable[str] | None = None
+) -> dict[str, float]:
+    """Every feature but the cosine terms (or those of `names`): what the texts show."""
+    return {name: fn(a, b) for name, fn in _plan(None if names is None else tuple(names))[0]}
+
+
+def pair_features(a: Item, b: Item, names: tuple[str, ...] | None = None) -> dict[str, float]:
+    """The features of a pair: all of them, or those of `names` (what a scorer weighs)."""
+    evidence, cosine = _plan(names)
+    out = {name: fn(a.evidence, b.evidence) for name, fn in evidence}
+    if cosine:
+        cos = float(a.vector @ b.vector)
+        out["cosine"] = cos
+        out["cosine_cross"] = cos * (0.0 if a.lang == b.lang else 1.0)
     return out
+
+
+@lru_cache(maxsize=64)
+def _plan(
+    names: tuple[str, ...] | None,
+) -> tuple[tuple[tuple[str, Callable[[Evidence, Evidence], float]], ...], bool]:
+    """The evidence functions `names` needs, in stored order, and whether it needs the cosine."""
+    wanted = set(NAMES if names is None else names)
+    evidence = tuple((n, fn) for n, fn in EVIDENCE.items() if n in wanted)
+    return evidence, bool(wanted & {"cosine", "cosine_cross"})

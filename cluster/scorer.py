@@ -83,9 +83,16 @@ class LogisticScorer:
         """One feature dict as a row in this scorer's column order."""
         return np.array([values[f] for f in self.features], dtype=np.float64)
 
-    def logit(self, values: Mapping[str, float]) -> float:
+    def weight(self, feature: str) -> float:
+        """The weight of one feature; 0 for a feature this scorer does not weigh."""
         w = self._check()
-        return float(sum(w[i] * values[f] for i, f in enumerate(self.features)) + self.intercept_)
+        return float(w[self.features.index(feature)]) if feature in self.features else 0.0
+
+    def logit(self, values: Mapping[str, float]) -> float:
+        w = self._check().tolist()  # Python floats: the same products, without numpy scalars
+        return float(
+            sum(wi * values[f] for wi, f in zip(w, self.features, strict=True)) + self.intercept_
+        )
 
     def probability(self, values: Mapping[str, float]) -> float:
         return sigmoid(self.logit(values))
