@@ -42,6 +42,9 @@ class Event:
     first_day: float
     last_day: float
     members: list[Item] = field(default_factory=list)
+    # The members' vectors as rows, grown as members arrive (see `member_vectors`).
+    _rows: np.ndarray | None = field(default=None, repr=False, compare=False)
+    _filled: int = field(default=0, repr=False, compare=False)
 
     def centroid(self) -> np.ndarray:
         return self.vector_sum / max(float(np.linalg.norm(self.vector_sum)), 1e-12)
@@ -52,6 +55,21 @@ class Event:
         self.first_day = min(self.first_day, item.day)
         self.last_day = max(self.last_day, item.day)
         self.members.append(item)
+
+    def member_vectors(self) -> np.ndarray:
+        """One row per member, in member order: a story is compared with every member of
+        each of its candidate events, and one matrix product does that at C speed. The
+        buffer doubles as members arrive, so a night's events are not restacked per story."""
+        n, rows, filled = len(self.members), self._rows, self._filled
+        if rows is None or len(rows) < n:
+            grown = np.empty((max(8, 2 * n), self.members[0].vector.shape[0]), dtype=np.float32)
+            if rows is not None:
+                grown[:filled] = rows[:filled]
+            rows = self._rows = grown
+        for i in range(filled, n):
+            rows[i] = self.members[i].vector
+        self._filled = n
+        return rows[:n]
 
 
 @dataclass
@@ -124,28 +142,47 @@ class EventClusterer:
 
     def cosine_slope(self, features: dict[str, float]) -> float:
         """How many log-odds one unit of cosine is worth for this kind of pair."""
-        w = self.scorer.to_dict()["weights"]
-        slope = w.get("cosine", 0.0) + w.get("cosine_cross", 0.0) * features.get(
+        slope = self.scorer.weight("cosine") + self.scorer.weight("cosine_cross") * features.get(
             "cross_language", 0.0
         )
         return max(slope, 0.0)
 
-    def match(self, item: Item, event: Event) -> Match | None:
+    NEAR_MARGIN = 1e-3  # a matrix product's cosine is within this of a pair's own
+
+    def nearest_members(self, item: Item, event: Event) -> list[Item]:
+        """The event's `members` members of highest cosine to the story (the story itself
+        aside), ties by id. One matrix product ranks them all; those within `NEAR_MARGIN` of
+        the cut are ranked again by each pair's own dot product, so the choice is the one
+        pair-by-pair comparison makes, whatever order the product summed in."""
+        sims = event.member_vectors() @ item.vector
+        k = self.members + 1  # room for the story itself, should it be a member
+        if len(sims) > k:
+            cut = np.partition(sims, len(sims) - k)[len(sims) - k]
+            close = [event.members[i] for i in np.flatnonzero(sims >= cut - self.NEAR_MARGIN)]
+        else:
+            close = list(event.members)
+        close = [m for m in close if m.key != item.key]
+        if len(close) < min(self.members, len(event.members) - 1):  # a key held twice
+            close = [m for m in event.members if m.key != item.key]
+        exact = [float(item.vector @ m.vector) for m in close]
+        order = sorted(range(len(close)), key=lambda i: (-exact[i], close[i].key))
+        return [close[i] for i in order[: self.members]]
+
+    def match(self, item: Item, event: Event, detail: bool = True) -> Match | None:
         """The story against the event's nearest members; None when the event is closed to
-        it (too far in time) or empty."""
+        it (too far in time) or empty. Without `detail`, `features` holds only what the
+        scorer weighs (`assign` asks for the full set for the event it keeps)."""
         gap = self.gap_days(item, event)
         if gap > self.close_after_days or not event.members:
             return None
-        others = [m for m in event.members if m.key != item.key]
-        if not others:
+        nearest = self.nearest_members(item, event)
+        if not nearest:
             return None
-        sims = np.array([float(item.vector @ m.vector) for m in others])
-        order = sorted(range(len(others)), key=lambda i: (-sims[i], others[i].key))
-        nearest = [others[i] for i in order[: self.members]]
-        feats = [pair_features(item, m) for m in nearest]
+        names = (*self.scorer.features, "cross_language")  # the time penalty reads it
+        feats = [pair_features(item, m, names) for m in nearest]
         logits = [self.scorer.logit(f) for f in feats]
-        penalty = float(np.mean([self.time_penalty(gap, f) for f in feats]))
-        z = float(np.mean(logits)) - penalty
+        penalty = sum(self.time_penalty(gap, f) for f in feats) / len(feats)
+        z = sum(logits) / len(logits) - penalty
         return Match(
             event=event.id,
             probability=sigmoid(z),
@@ -153,7 +190,7 @@ class EventClusterer:
             gap_days=gap,
             time_penalty=penalty,
             compared=[(m.key, sigmoid(lg)) for m, lg in zip(nearest, logits, strict=True)],
-            features=feats[0],
+            features=pair_features(item, nearest[0]) if detail else feats[0],
         )
 
     def assign(
@@ -188,11 +225,13 @@ class EventClusterer:
             else:
                 best: Match | None = None
                 for event in table.nearest(item.vector, self.CANDIDATES):
-                    m = self.match(item, event)
+                    m = self.match(item, event, detail=False)
                     if m is None:
                         continue
                     if best is None or (m.logit, best.event) > (best.logit, m.event):
                         best = m
+                if best is not None:  # the kept match, with every feature for its evidence
+                    best = self.match(item, table.get(best.event), detail=True)
                 if best is not None and best.probability >= self.threshold:
                     target = best.event
                     why[item.key] = {"rule": "joined", "match": best.as_dict(self.scorer)}
