@@ -14,7 +14,7 @@ copy arrives.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -181,17 +181,24 @@ class Clustering:
 
         # 1. Duplicate links from each story to an earlier-processed one.
         links: list[Link] = []
-        exact = store.same_content([s["content_hash"] for s in work])
+        exact = store.same_content([s["content_hash"] for s in work], in_event=True)
         folded = {s["id"] for s in context}
         near = self.day_candidates(queue, items, folded) if given is None else given
+        # Exact copies outside the window all tie (exact, 1.0), and a tie goes to the smaller
+        # id: that one alone can win, so a text republished a thousand times loads one
+        # earlier copy, not a thousand.
+        first = {}
+        for h, ids in exact.items():
+            outside = [k for k in ids if k not in items]
+            if outside:
+                first[h] = min(outside)
+        loaded = self._outside_items(first.values(), folded=True)
         for item in queue:
             candidates = [items[k] for k in near.get(item.key, []) if k in items]
-            candidates += [
-                self._outside_item(k, folded=True)
-                for k in exact.get(item.content_hash, [])
-                if k not in items
-            ]
-            found = self.detector.best(item, [c for c in candidates if c is not None])
+            copy = loaded.get(first.get(item.content_hash, ""))
+            if copy is not None:
+                candidates.append(copy)
+            found = self.detector.best(item, candidates)
             if found is not None:
                 links.append(found[0])
         own_links = {lk.key: lk for lk in links}
@@ -200,18 +207,17 @@ class Clustering:
         for s in context:
             if s["duplicate_of"] and s["duplicate_of"] not in work_ids:
                 links.append(Link(s["id"], s["duplicate_of"], s["duplicate_kind"], 0.0))
+        ends = {key for link in links for key in (link.key, link.other)}
+        items.update(self._outside_items(ends - items.keys()))
         order = {k: it.order for k, it in items.items()}
-        for link in links:
-            for key in (link.key, link.other):
-                if key not in order:
-                    outside = self._outside_item(key)
-                    if outside is not None:
-                        items[key] = outside
-                        order[key] = outside.order
         groups = canonical_groups([lk for lk in links if lk.other in order], order)
         flagged = set()
         scorers = self.detector.scorers
+        stored = {s["id"]: s["duplicate_of"] for s in context}
         for member, canon in groups.items():
+            if member not in work_ids and stored.get(member) == canon:
+                flagged.add(member)  # decided on an earlier day against the same story
+                continue
             decision = self.detector.describe(items[member], items[canon])
             if decision.kind is None:
                 continue
@@ -268,13 +274,11 @@ class Clustering:
         summary.joined_events = len(touched) - summary.new_events
         return summary
 
-    def _outside_item(self, key: str, folded: bool = False) -> Item | None:
-        """A story outside the loaded window; with `folded`, only if it is in an event (a
-        backfill's later days are in the home, unfolded, and not yet comparable)."""
-        story = self.store.get(key)
-        if story is None or (folded and not story["event_id"]):
-            return None
-        return self.items([story])[key]
+    def _outside_items(self, keys: Iterable[str], folded: bool = False) -> dict[str, Item]:
+        """Stories outside the loaded window, read at once; with `folded`, only those in an
+        event (a backfill's later days are in the home, unfolded, and not yet comparable)."""
+        stories = self.store.by_ids(keys).values()
+        return self.items([s for s in stories if s["event_id"] or not folded])
 
     def open_events(self, context: list[dict[str, Any]], items: dict[str, Item]) -> list[Event]:
         """The events of the stories around this run's, with those stories as members (in

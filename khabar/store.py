@@ -245,6 +245,16 @@ class Store:
                 out[r["vid"]] = _row(r)
         return out
 
+    def by_ids(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        ids = sorted(set(ids))
+        out: dict[str, dict[str, Any]] = {}
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
+            q = f"SELECT * FROM stories WHERE id IN ({','.join('?' * len(part))})"
+            for r in self.db.execute(q, part):
+                out[r["id"]] = _row(r)
+        return out
+
     def count(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM stories").fetchone()[0]
 
@@ -306,14 +316,16 @@ class Store:
                 out[r["id"]] = _row(r)
         return list(out.values())
 
-    def same_content(self, hashes: Iterable[str]) -> dict[str, list[str]]:
-        """Story ids per content hash, across the whole home: exact copies of any age."""
+    def same_content(self, hashes: Iterable[str], in_event: bool = False) -> dict[str, list[str]]:
+        """Story ids per content hash, across the whole home: exact copies of any age (with
+        `in_event`, only those already in an event)."""
         hashes = sorted(set(hashes))
         out: dict[str, list[str]] = {}
+        folded = " AND event_id IS NOT NULL" if in_event else ""
         for i in range(0, len(hashes), 500):
             part = hashes[i : i + 500]
             marks = ",".join("?" * len(part))
-            q = f"SELECT content_hash, id FROM stories WHERE content_hash IN ({marks})"
+            q = f"SELECT content_hash, id FROM stories WHERE content_hash IN ({marks}){folded}"
             for h, sid in self.db.execute(q, part):
                 out.setdefault(h, []).append(sid)
         return out
