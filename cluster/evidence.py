@@ -83,16 +83,23 @@ def words(norm: str) -> list[str]:
 
 
 def shingles(norm: str, k: int = 3) -> set[str]:
-    w = words(norm)
+    return _shingles(words(norm), k)
+
+
+def _shingles(w: list[str], k: int = 3) -> set[str]:
     if len(w) < k:
         return {" ".join(w)} if w else set()
     return {" ".join(w[i : i + k]) for i in range(len(w) - k + 1)}
 
 
 def negation_count(norm: str, lang: str) -> int:
+    return _negation_count(words(norm), lang)
+
+
+def _negation_count(ws: list[str], lang: str) -> int:
     markers = NEGATIONS.get(lang, set())
     n = 0
-    for w in words(norm):
+    for w in ws:
         if w in markers or (lang == "fa" and w.startswith(_PERSIAN_NEG_PREFIX)):
             n += 1
     return n
@@ -110,7 +117,10 @@ def containment(a: set | frozenset, b: set | frozenset) -> float:
 
 def number_slots(norm: str) -> frozenset[tuple[str, str, str]]:
     """(word before, number, word after) for each number: where a copy can change a fact."""
-    w = words(norm)
+    return _number_slots(words(norm))
+
+
+def _number_slots(w: list[str]) -> frozenset[tuple[str, str, str]]:
     out = set()
     for i, token in enumerate(w):
         if token.isdigit():
@@ -163,14 +173,22 @@ LEAD_WORDS = 60
 
 def terms(norm: str) -> frozenset[str]:
     """Content words, cross-script folded, digits left to `numbers`."""
-    return frozenset(fold(w) for w in _WORD.findall(norm) if len(w) >= TERM_MIN and not w.isdigit())
+    return _terms(words(norm))
+
+
+def _terms(ws: list[str]) -> frozenset[str]:
+    return frozenset(fold(w) for w in ws if len(w) >= TERM_MIN and not w.isdigit())
 
 
 def attributions(norm: str) -> frozenset[str]:
     """The news agencies a story's lead names (its first LEAD_WORDS words)."""
+    return _attributions(words(norm))
+
+
+def _attributions(ws: list[str]) -> frozenset[str]:
     found = set()
     previous = ""
-    for w in _WORD.findall(norm)[:LEAD_WORDS]:
+    for w in ws[:LEAD_WORDS]:
         w = fold(w)
         if w in AGENCIES or (w in AMBIGUOUS_AGENCIES and previous in _MARKERS):
             found.add(_ALIASES.get(w, w))
@@ -193,15 +211,16 @@ class Evidence:
 
     @classmethod
     def of(cls, norm: str, lang: str) -> Evidence:
+        ws = words(norm)  # split once: every field below reads the same words
         return cls(
             lang,
             numbers(norm),
-            negation_count(norm, lang),
-            frozenset(shingles(norm)),
-            number_slots(norm),
-            len(words(norm)),
-            terms(norm),
-            attributions(norm),
+            _negation_count(ws, lang),
+            frozenset(_shingles(ws)),
+            _number_slots(ws),
+            len(ws),
+            _terms(ws),
+            _attributions(ws),
         )
 
 

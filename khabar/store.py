@@ -97,6 +97,13 @@ STORY_FIELDS = (
     "duplicate_score duplicate_evidence event_score event_evidence"
 ).split()
 
+# What the fold reads of the stories around a day (khabar/clustering.py).
+FOLD_FIELDS = [
+    f
+    for f in STORY_FIELDS
+    if f not in ("raw_text", "metadata", "duplicate_evidence", "event_evidence")
+]
+
 
 class StoreError(RuntimeError):
     """The database is missing, corrupt or belongs to another model; the message says the fix."""
@@ -297,8 +304,11 @@ class Store:
         return [_row(r) for r in self.db.execute(q)]
 
     def clustered_between(self, lo: str, hi: str) -> list[dict[str, Any]]:
-        """Stories already in an event, published between the ISO dates lo and hi."""
-        q = f"SELECT * FROM stories WHERE event_id IS NOT NULL AND {WHEN} >= ? AND {WHEN} <= ?"
+        """Stories already in an event, published between the ISO dates lo and hi, with the
+        fields a fold reads (`FOLD_FIELDS`): it reads a window of days for every day it
+        folds, and the raw text and the stored evidence are most of a row."""
+        cols = ", ".join(FOLD_FIELDS)
+        q = f"SELECT {cols} FROM stories WHERE event_id IS NOT NULL AND {WHEN} >= ? AND {WHEN} <= ?"
         return [_row(r) for r in self.db.execute(q, (lo, hi + "T99"))]
 
     def between(self, lo: str, hi: str) -> list[dict[str, Any]]:
