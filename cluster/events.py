@@ -149,11 +149,12 @@ class EventClusterer:
 
     NEAR_MARGIN = 1e-3  # a matrix product's cosine is within this of a pair's own
 
-    def nearest_members(self, item: Item, event: Event) -> list[Item]:
+    def nearest_members(self, item: Item, event: Event) -> list[tuple[Item, float]]:
         """The event's `members` members of highest cosine to the story (the story itself
-        aside), ties by id. One matrix product ranks them all; those within `NEAR_MARGIN` of
-        the cut are ranked again by each pair's own dot product, so the choice is the one
-        pair-by-pair comparison makes, whatever order the product summed in."""
+        aside), ties by id, with their cosines. One matrix product ranks them all; those
+        within `NEAR_MARGIN` of the cut are ranked again by each pair's own dot product, so
+        the choice is the one pair-by-pair comparison makes, whatever order the product
+        summed in."""
         sims = event.member_vectors() @ item.vector
         k = self.members + 1  # room for the story itself, should it be a member
         if len(sims) > k:
@@ -166,7 +167,7 @@ class EventClusterer:
             close = [m for m in event.members if m.key != item.key]
         exact = [float(item.vector @ m.vector) for m in close]
         order = sorted(range(len(close)), key=lambda i: (-exact[i], close[i].key))
-        return [close[i] for i in order[: self.members]]
+        return [(close[i], exact[i]) for i in order[: self.members]]
 
     def match(self, item: Item, event: Event, detail: bool = True) -> Match | None:
         """The story against the event's nearest members; None when the event is closed to
@@ -179,7 +180,7 @@ class EventClusterer:
         if not nearest:
             return None
         names = (*self.scorer.features, "cross_language")  # the time penalty reads it
-        feats = [pair_features(item, m, names) for m in nearest]
+        feats = [pair_features(item, m, names, cosine) for m, cosine in nearest]
         logits = [self.scorer.logit(f) for f in feats]
         penalty = sum(self.time_penalty(gap, f) for f in feats) / len(feats)
         z = sum(logits) / len(logits) - penalty
@@ -189,8 +190,8 @@ class EventClusterer:
             logit=z,
             gap_days=gap,
             time_penalty=penalty,
-            compared=[(m.key, sigmoid(lg)) for m, lg in zip(nearest, logits, strict=True)],
-            features=pair_features(item, nearest[0]) if detail else feats[0],
+            compared=[(m.key, sigmoid(lg)) for (m, _), lg in zip(nearest, logits, strict=True)],
+            features=pair_features(item, nearest[0][0]) if detail else feats[0],
         )
 
     def assign(

@@ -118,12 +118,15 @@ def evidence_features(
     return {name: fn(a, b) for name, fn in _plan(None if names is None else tuple(names))[0]}
 
 
-def pair_features(a: Item, b: Item, names: tuple[str, ...] | None = None) -> dict[str, float]:
-    """The features of a pair: all of them, or those of `names` (what a scorer weighs)."""
-    evidence, cosine = _plan(names)
+def pair_features(
+    a: Item, b: Item, names: tuple[str, ...] | None = None, cosine: float | None = None
+) -> dict[str, float]:
+    """The features of a pair: all of them, or those of `names` (what a scorer weighs).
+    `cosine`: the pair's `a.vector @ b.vector`, when the caller has it already."""
+    evidence, needs_cosine = _plan(names)
     out = {name: fn(a.evidence, b.evidence) for name, fn in evidence}
-    if cosine:
-        cos = float(a.vector @ b.vector)
+    if needs_cosine:
+        cos = float(a.vector @ b.vector) if cosine is None else cosine
         out["cosine"] = cos
         out["cosine_cross"] = cos * (0.0 if a.lang == b.lang else 1.0)
     return out
