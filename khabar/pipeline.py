@@ -24,7 +24,7 @@ from khabar.days import day_number
 from khabar.sources import Rejection
 from khabar.stages.embed import missing
 from khabar.stages.read import Prepared, prepared
-from khabar.stages.reuse import NearVerbatim, Sketch, sketch
+from khabar.stages.reuse import NearVerbatim, Sketch, Sketches, sketch
 from khabar.store import Store, now
 
 CHUNK = 256  # records prepared and embedded together; bounds memory on large inputs
@@ -140,6 +140,7 @@ class _Ingest:
         self.lookup: Callable[[list[str]], np.ndarray] | None = None  # vectors made ahead
         self.model: tuple[str, int] | None = None  # their model's (name, dimension)
         self.reuse: NearVerbatim | None = None  # None: every new text is embedded
+        self.sketches = Sketches()  # stored candidates' sketches, read once a run
 
     def reject(self, r: Rejection) -> None:
         self.summary.rejected += 1
@@ -320,7 +321,9 @@ class _Ingest:
             if not rule.eligible(me):
                 continue
             if key in need:
-                stored = [sketch(r) for r in store.sketched(me.minhash) if r["embed_key"] != key]
+                stored = [
+                    self.sketches.of(r) for r in store.sketched(me.minhash) if r["embed_key"] != key
+                ]
                 here = {id(c): c for h in me.minhash for c in chunk.get(h, [])}
                 found = rule.original(me, [*stored, *here.values()])
                 if found is not None:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
@@ -83,6 +84,29 @@ def sketch(story: dict[str, Any]) -> Sketch:
     lead = words(norm)[:TOKEN_BUDGET]
     order = (story_day(story), story["id"])
     return Sketch(story["embed_key"], order, story["lang"], norm, lead, minhash(shingle_set(lead)))
+
+
+class Sketches:
+    """Sketches of stored stories, kept for a run: an agency text republished all night is a
+    candidate for every copy, and is normalised and read once, not once per copy. Keyed by
+    everything a sketch is made of, so a story whose text or date changed is sketched anew;
+    the oldest go past `size`."""
+
+    def __init__(self, size: int = 4096):
+        self.size = size
+        self._kept: OrderedDict[tuple, Sketch] = OrderedDict()
+
+    def of(self, story: dict[str, Any]) -> Sketch:
+        fields = ("id", "lang", "title", "text", "embed_key", "published_at", "ingested_at")
+        key = tuple(story.get(f) for f in fields)
+        found = self._kept.get(key)
+        if found is None:
+            found = self._kept[key] = sketch(story)
+            if len(self._kept) > self.size:
+                self._kept.popitem(last=False)
+        else:
+            self._kept.move_to_end(key)
+        return found
 
 
 @dataclass(frozen=True)
