@@ -44,20 +44,32 @@ _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
 _SPACES = re.compile(r"[^\S\n]+")
 
 
-def _drop_controls(text: str) -> str:
-    """Remove tatweel, bidi marks and control characters but keep ZWNJ, newlines and tabs."""
-    out = []
-    for ch in text:
+class _ControlTable(dict):
+    """str.translate's table for `_drop_controls`, filled one code point at a time as texts
+    bring them: the per-character rule runs once per distinct character, not per character."""
+
+    def __missing__(self, code: int) -> str | None:
+        ch = chr(code)
         if ch in ("\n", "\t", ZWNJ):
-            out.append(ch)
+            out: str | None = ch
         elif ch == TATWEEL or ch in _INVISIBLE:
-            continue
+            out = None
         else:
             cat = unicodedata.category(ch)
             if cat in ("Cc", "Cf", "Cs", "Co"):
-                continue
-            out.append(" " if cat in ("Zs", "Zl", "Zp") else ch)
-    return "".join(out)
+                out = None
+            else:
+                out = " " if cat in ("Zs", "Zl", "Zp") else ch
+        self[code] = out
+        return out
+
+
+_CONTROLS = _ControlTable()
+
+
+def _drop_controls(text: str) -> str:
+    """Remove tatweel, bidi marks and control characters but keep ZWNJ, newlines and tabs."""
+    return text.translate(_CONTROLS)
 
 
 def _ends_sentence(line: str) -> bool:
