@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import re
 
-from embed.chars import _SENTENCE_END, _WS, _phrase_regex, _ticker_index, _words, normalize
+from embed.chars import (
+    _SENTENCE_END,
+    _WS,
+    _phrase_regex,
+    _ticker_index,
+    _words,
+    normalize,
+    normalize_line,
+)
 from embed.dates import _is_metadata_line
 
 # --------------------------------------------------------------------------------------------
@@ -154,7 +162,7 @@ _LETTERS_RE = re.compile(r"[^\W\d_]")
 
 def _is_noise_line(line: str, *, first: bool = False) -> bool:
     """Lines that are never part of a story, wherever they are."""
-    norm = normalize(line)
+    norm = normalize_line(line)
     if not norm:
         return False
     if not _LETTERS_RE.search(norm):
@@ -199,7 +207,7 @@ def strip_boilerplate(text: str) -> str:
         line = lines[i]
         if not line.strip() or i in drop:
             continue
-        if _FOOTER_MARKERS.search(normalize(line)):
+        if _FOOTER_MARKERS.search(normalize_line(line)):
             drop.add(i)
             continue
         break

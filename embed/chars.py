@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
+from functools import lru_cache
 
 # --------------------------------------------------------------------------------------------
 # Character tables
@@ -105,6 +106,22 @@ def normalize(text: str) -> str:
 # --------------------------------------------------------------------------------------------
 # Line helpers (dates and boilerplate)
 # --------------------------------------------------------------------------------------------
+
+LINE_CACHE = 16384  # distinct short lines whose normal form is kept
+SHORT_LINE = 200  # characters: a stamp, a credit, a menu; paragraphs are not repeated
+
+
+def normalize_line(line: str) -> str:
+    """`normalize` of one line, remembered for short ones: the cleaner asks for each line's
+    normal form up to four times (noise, date stamp and footer checks, and again when the
+    title is split off), and outlets repeat their boilerplate lines in every story."""
+    return _normalize_short(line) if len(line) <= SHORT_LINE else normalize(line)
+
+
+@lru_cache(maxsize=LINE_CACHE)
+def _normalize_short(line: str) -> str:
+    return normalize(line)
+
 
 _SENTENCE_END = re.compile(r"[.!?\u061f\u2026]['\"\u00bb\u201d)]*\s*$")
 

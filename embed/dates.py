@@ -13,7 +13,14 @@ import re
 import hijridate
 import jdatetime
 
-from embed.chars import _SENTENCE_END, _phrase_regex, _ticker_index, _words, normalize
+from embed.chars import (
+    _SENTENCE_END,
+    _phrase_regex,
+    _ticker_index,
+    _words,
+    normalize,
+    normalize_line,
+)
 
 # --------------------------------------------------------------------------------------------
 # Finding dates
@@ -247,7 +254,7 @@ _WORDS_RE = re.compile(r"[^\W\d_][^\W_]*(?:\.[^\W\d_]+)*")
 
 def _is_metadata_line(line: str, *, first: bool = False) -> bool:
     """A short line that only states a date, an id or an update stamp (plus maybe the outlet)."""
-    norm = normalize(line)
+    norm = normalize_line(line)
     if not norm or _words(norm) > 14:
         return False
     label = _META_LABELS.match(norm)
