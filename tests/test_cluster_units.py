@@ -237,6 +237,67 @@ def test_decision_as_dict_names_the_evidence(detector: DuplicateDetector) -> Non
 # --- canonical_groups ------------------------------------------------------------------------
 
 
+TEXTS = [
+    PORT,
+    BANK,
+    "officials said on monday the old bridge will stay closed for repairs until the end "
+    "of the month",
+    "officials said on monday the old bridge will stay closed for repairs",
+    "the storm killed 12 people and closed 40 schools in the north of the country",
+    "the storm killed 14 people and closed 40 schools in the north of the country",
+    "the minister did not resign after the vote",
+    "the minister resigned after the vote",
+]
+
+
+def test_kind_is_the_decision_pair_makes(detector: DuplicateDetector) -> None:
+    """`best` decides on `kind`, which reads only the scorer's features and looks for a veto
+    only where it matters: on every pair of a grid of texts, languages, cosines and days it
+    says what `pair` says, with the same probability for a duplicate."""
+    items = [
+        item(f"{i}-{lang}-{c}-{day}", at_cos(c), text, lang=lang, day=day)
+        for i, text in enumerate(TEXTS)
+        for lang in ("en", "fa")
+        for c in (0.3, 0.5, 0.88, 0.9, 0.95, 1.0)
+        for day in (100.0, 108.0)
+    ]
+    items.append(item("copy", basis(1), BANK, day=50.0, content_hash="hash-b0"))  # of b0
+    base = [item(f"b{i}", basis(0), text) for i, text in enumerate(TEXTS)]
+    kinds = set()
+    for a in base:
+        for b in items:
+            d = detector.pair(a, b)
+            kind, p = detector.kind(a, b)
+            assert kind == d.kind, (a.key, b.key)
+            if kind is not None:
+                assert p == d.probability
+            kinds.add(kind)
+    assert kinds == {None, "exact", "near", "translation"}
+
+
+def test_nearest_members_are_the_pairwise_ranking(clusterer: EventClusterer) -> None:
+    """One matrix product ranks an event's members; the pick must be the pair-by-pair one,
+    ties by id, with the story itself left out when it is a member."""
+    rng = np.random.default_rng(7)
+    vectors = rng.normal(size=(30, DIM)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    # many exact ties, and ids not in member order, so that ties must go by id
+    members = [item(f"m{(7 * i) % 30:02d}", vectors[i % 12]) for i in range(30)]
+    probe = item(members[5].key, vectors[5])  # a member itself
+    outsider = item("q", vectors[3] + 0.01 * vectors[4])
+    ev = event("ev", *members)
+    for story in (probe, outsider, item("r", vectors[20 % 12])):
+        others = [m for m in members if m.key != story.key]
+        want = sorted(others, key=lambda m: (-float(story.vector @ m.vector), m.key))[:3]
+        got = clusterer.nearest_members(story, ev)
+        assert [m.key for m, _ in got] == [m.key for m in want]
+        assert [c for _, c in got] == [float(story.vector @ m.vector) for m in want]
+    ev.add(item("late", vectors[3]))  # the kept rows grow with the event
+    twins = {"late"} | {m.key for i, m in enumerate(members) if i % 12 == 3}
+    assert clusterer.nearest_members(outsider, ev)[0][0].key == min(twins)
+    assert ev.member_vectors().shape == (31, DIM)
+
+
 def test_canonical_groups_earliest_by_order() -> None:
     # chain b -> a, c -> b: one group {a, b, c}; c is the earliest, so it is canonical even
     # though no link points to it. e -> d: d is earlier. Ties on the day go to the lower rank.
