@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -427,6 +429,32 @@ def test_changed_fact_not_near_through_a_trimmed_copy(tmp_path: Path, loaded_mod
     assert (rows["trim"]["duplicate_kind"], rows["trim"]["duplicate_of"]) == ("near", TRUMP_EN)
     fact = rows["fact"]
     assert not (fact["duplicate_kind"] == "near" and fact["duplicate_of"] == TRUMP_EN), fact
+
+
+def test_a_copy_keeps_the_copy_it_joined_through(tmp_path: Path, loaded_model) -> None:
+    """A story whose own link is to a copy, not to the group's canonical story, says so
+    (`via`), and a later night, which finds the group in its window, leaves that decision as
+    it stands rather than writing it again without `via`."""
+    doc = ntrex_docs()[BEAUTY_EN]
+    short = trimmed(doc["text"])
+    nights = [
+        [story(doc, published_at="2019-06-01")],
+        [story(doc, id="trim", text=short, published_at="2019-06-02")],
+        # the trimmed text exactly, under another headline: an exact copy of "trim"
+        [story(doc, id="again", title="Beauty aisles grow", text=short, published_at="2019-06-03")],
+        [story(ntrex_docs()[SHARK_EN], published_at="2019-06-04")],
+    ]
+    home = tmp_path / "home"
+    seen = []
+    q = "SELECT duplicate_of, duplicate_kind, duplicate_evidence FROM stories WHERE id='again'"
+    for n, rows in enumerate(nights):
+        nightly(home, write_jsonl(tmp_path / f"night{n}.jsonl", rows))
+        with closing(sqlite3.connect(home / "khabar.db")) as db:
+            seen.append(db.execute(q).fetchone())
+    third, fourth = seen[2], seen[3]
+    assert third[:2] == (BEAUTY_EN, "near")
+    assert json.loads(third[2])["via"] == "trim"
+    assert fourth == third
 
 
 # --- eval -----------------------------------------------------------------------------------
