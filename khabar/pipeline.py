@@ -185,6 +185,9 @@ class _Ingest:
             _crash_point("after-read")
             if pending:
                 self.write(pending)
+            # Once a run, not once a chunk: the sweep reads the whole vectors table, and a
+            # text whose old version comes again later in the run keeps its vector.
+            self.store.drop_unused_vectors()
             t = time.perf_counter()
             index, changed = self.update_index()
             spent["index"] = time.perf_counter() - t
@@ -291,7 +294,6 @@ class _Ingest:
                 store.put_sketch(vid, own.minhash if own is not None else None)
         store.save_lang_stats(stats.sums, stats.counts)
         store.add_lang_days(by_day)
-        store.drop_unused_vectors()
         _crash_point("mid-write")
 
     def originals(

@@ -175,8 +175,18 @@ def test_ingest_again_changes_nothing(home_copy: Path) -> None:
     assert khabar(home_copy, "export").stdout == before
 
 
+def vector_keys(home: Path) -> tuple[set[str], set[str]]:
+    """(embed keys with a stored vector, embed keys of stored stories)."""
+    with sqlite3.connect(home / DB_FILE) as db:
+        held = {r[0] for r in db.execute("SELECT embed_key FROM vectors")}
+        used = {r[0] for r in db.execute("SELECT embed_key FROM stories")}
+    return held, used
+
+
 def test_update_changes_the_story_and_its_neighbours(home_copy: Path, tmp_path: Path) -> None:
     assert similar_ids(home_copy, ID_003)[0] != ID_000
+    with sqlite3.connect(home_copy / DB_FILE) as db:
+        (old_key,) = db.execute("SELECT embed_key FROM stories WHERE id=?", (ID_003,)).fetchone()
     new_text = seed_text(ID_000) + "\nاین خبر به‌روزرسانی شده است."
     path = write_jsonl(tmp_path / "update.jsonl", [{"id": ID_003, "text": new_text}])
     result = khabar(home_copy, "ingest", str(path))
@@ -185,6 +195,8 @@ def test_update_changes_the_story_and_its_neighbours(home_copy: Path, tmp_path: 
     assert "new 0" in result.stderr
     assert "embedded 1" in result.stderr
     assert story_count(home_copy) == 5
+    held, used = vector_keys(home_copy)
+    assert old_key not in held and held == used  # the old text's vector went with it
     assert similar_ids(home_copy, ID_003)[0] == ID_000
     shown = khabar(home_copy, "show", ID_003)
     assert "به‌روزرسانی شده" in shown.stdout or "بهروزرسانی شده" in shown.stdout
