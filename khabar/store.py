@@ -243,23 +243,19 @@ class Store:
         return _row(self.db.execute("SELECT * FROM stories WHERE id=?", (story_id,)).fetchone())
 
     def by_vids(self, vids: Iterable[int]) -> dict[int, dict[str, Any]]:
-        vids = [int(v) for v in vids]
-        out: dict[int, dict[str, Any]] = {}
-        for i in range(0, len(vids), 500):
-            part = vids[i : i + 500]
-            q = f"SELECT * FROM stories WHERE vid IN ({','.join('?' * len(part))})"
-            for r in self.db.execute(q, part):
-                out[r["vid"]] = _row(r)
-        return out
+        return self._rows_in("vid", [int(v) for v in vids])
 
     def by_ids(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        ids = sorted(set(ids))
-        out: dict[str, dict[str, Any]] = {}
-        for i in range(0, len(ids), 500):
-            part = ids[i : i + 500]
-            q = f"SELECT * FROM stories WHERE id IN ({','.join('?' * len(part))})"
+        return self._rows_in("id", sorted(set(ids)))
+
+    def _rows_in(self, column: str, values: list) -> dict[Any, dict[str, Any]]:
+        """Whole stories whose `column` is one of `values`, keyed by it; 500 to a query."""
+        out: dict[Any, dict[str, Any]] = {}
+        for i in range(0, len(values), 500):
+            part = values[i : i + 500]
+            q = f"SELECT * FROM stories WHERE {column} IN ({','.join('?' * len(part))})"
             for r in self.db.execute(q, part):
-                out[r["id"]] = _row(r)
+                out[r[column]] = _row(r)
         return out
 
     def count(self) -> int:
