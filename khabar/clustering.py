@@ -186,13 +186,14 @@ class Clustering:
         near = self.day_candidates(queue, items, folded) if given is None else given
         # Exact copies outside the window all tie (exact, 1.0), and a tie goes to the smaller
         # id: that one alone can win, so a text republished a thousand times loads one
-        # earlier copy, not a thousand.
+        # earlier copy, not a thousand. Only copies in an event count (`in_event`): a
+        # backfill's later days are in the home, unfolded, and not yet comparable.
         first = {}
         for h, ids in exact.items():
             outside = [k for k in ids if k not in items]
             if outside:
                 first[h] = min(outside)
-        loaded = self._outside_items(first.values(), folded=True)
+        loaded = self._outside_items(first.values())
         for item in queue:
             candidates = [items[k] for k in near.get(item.key, []) if k in items]
             copy = loaded.get(first.get(item.content_hash, ""))
@@ -274,11 +275,9 @@ class Clustering:
         summary.joined_events = len(touched) - summary.new_events
         return summary
 
-    def _outside_items(self, keys: Iterable[str], folded: bool = False) -> dict[str, Item]:
-        """Stories outside the loaded window, read at once; with `folded`, only those in an
-        event (a backfill's later days are in the home, unfolded, and not yet comparable)."""
-        stories = self.store.by_ids(keys).values()
-        return self.items([s for s in stories if s["event_id"] or not folded])
+    def _outside_items(self, keys: Iterable[str]) -> dict[str, Item]:
+        """Stories outside the loaded window, read at once."""
+        return self.items(list(self.store.by_ids(keys).values()))
 
     def open_events(self, context: list[dict[str, Any]], items: dict[str, Item]) -> list[Event]:
         """The events of the stories around this run's, with those stories as members (in
