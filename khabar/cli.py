@@ -6,6 +6,7 @@ file:line); 2 usage error (click's own); 3 a failure, with the home left as it w
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -95,6 +96,10 @@ def _encoder_factory(ctx: click.Context, one_query: bool = False):
 
         load = model.query_runtime if one_query else model.runtime
         m, info = load(ctx.obj["model"])
+        # torch's and the model's objects live as long as the process: frozen, the cyclic
+        # collector no longer walks them in every full collection (0.3 s of a 168-story
+        # night, 1.5 s of a 20,000-story fold) nor at exit.
+        gc.freeze()
         return Encoder(m, info)
 
     return factory
@@ -176,6 +181,7 @@ def _run(ctx: click.Context, paths: tuple[str, ...], as_json: bool, nightly: boo
         from khabar.report import write_report
 
         report = write_report(store, summary.as_dict())
+    store.close()  # before the summary: a quick exit (see `run`) must find nothing open
     if as_json:
         out = summary.as_dict()
         if report:
@@ -742,5 +748,44 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
         raise click.UsageError(str(exc)) from None
 
 
+def run() -> None:
+    """The `khabar` command (the entry point in pyproject.toml): `main`, then, once torch is
+    loaded, an exit that skips the interpreter's teardown.
+
+    Why: tearing down a process that imported torch and holds the model took ~1 s here (the
+    final collection over torch's objects ~0.5 s, freeing the tokenizer's 250,002 pieces
+    ~0.35 s), 5% of a 168-story night, for memory the OS takes back at once; compilers skip
+    freeing at exit for the same reason. Every command closes or commits what it writes
+    before it returns; other threads are joined, atexit hooks (Ray's shutdown, finalizers,
+    logging) still run and the standard streams are flushed. Tests call `main` through
+    click's runner, which never comes here.
+    """
+    import atexit
+    import threading
+
+    try:
+        main()
+        code: Any = 0
+    except SystemExit as exc:
+        code = exc.code
+    if "torch" not in sys.modules:
+        sys.exit(code)
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):
+        print(code, file=sys.stderr)
+        code = 1
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: what Python's own exit reports
+            code = code or 120
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    main()
+    run()
