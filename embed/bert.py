@@ -52,8 +52,7 @@ def supports(folder: Path) -> str | None:
 # backfill and a night, batching differently, agree to the float. The cost: at most a step
 # of padding a text.
 BUCKET = 32
-ROWS = 64  # texts a block holds at most, or more while they fit in BLOCK_TOKENS
-BLOCK_TOKENS = 8192  # padded tokens: short texts run 256 to a block (embed/encoder.py)
+ROWS = 64  # texts a block holds at most (the encoder sends batches of one bucket)
 SCORES_BYTES = 4 << 20  # attention scores computed at once (see BertEncoder._attention)
 
 
@@ -108,7 +107,7 @@ class BertEncoder:
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Texts (prompt included), cut at `max_tokens`, each vector a function of its own
-        text only: texts run in blocks (see ROWS) padded to their bucket (see BUCKET)."""
+        text only: texts run in blocks of up to ROWS padded to their bucket (see BUCKET)."""
         encs = self.tokenizer.encode_batch(texts, add_special_tokens=True)
         ids = [
             e.ids[: self.max_tokens - 1] + e.ids[-1:] if len(e.ids) > self.max_tokens else e.ids
@@ -119,9 +118,8 @@ class BertEncoder:
             groups.setdefault(self.bucket(len(x)), []).append(i)
         out = np.zeros((len(ids), self.dimension), dtype=np.float32)
         for n, members in groups.items():
-            rows = max(ROWS, BLOCK_TOKENS // n)
-            for s in range(0, len(members), rows):
-                part = members[s : s + rows]
+            for s in range(0, len(members), ROWS):
+                part = members[s : s + ROWS]
                 out[part] = self._block([ids[i] for i in part], n)
         return out
 

@@ -85,12 +85,6 @@ def l2_normalize(x: np.ndarray) -> np.ndarray:
 TOKEN_BUDGET = 512
 WINDOW = 384  # tokens per model pass; None: as many as the model takes
 PRECISIONS = ("auto", "fp32", "bf16")
-# Padded tokens a batch of short texts may hold: a batch holds `batch_size` texts, or more
-# while they fit in this many tokens. Short texts in batches of 16 made matmuls of a few
-# hundred rows, where per-call overhead ruled; at 8,192 tokens (256 headlines) the 3,000 ANS
-# and ExaPPC sentences embed 1.12x faster, and 16,384 was slower (out of cache). A vector
-# does not depend on how many rows share its block (embed/bert.py), so none changes.
-BATCH_TOKENS = 8192
 
 
 DEFAULT = -1  # "the module's TOKEN_BUDGET", read when used (scripts/bench_budget.py varies it)
@@ -258,8 +252,7 @@ class Encoder:
         prompt = self.info.query_prompt
         batches: list[list[int]] = []
         for j in order:
-            room = max(self.batch_size, BATCH_TOKENS // shape[j])
-            if batches and len(batches[-1]) < room and shape[batches[-1][0]] == shape[j]:
+            if batches and len(batches[-1]) < self.batch_size and shape[batches[-1][0]] == shape[j]:
                 batches[-1].append(j)
             else:
                 batches.append([j])

@@ -256,18 +256,3 @@ def test_a_vector_does_not_depend_on_the_batch_it_came_in(encoder) -> None:
     assert np.array_equal(together, reversed_)
     assert np.array_equal(together, in_sevens)
     assert np.array_equal(np.concatenate([together[:6], together[-3:]]), alone)
-
-
-def test_short_texts_in_large_blocks_get_their_small_batch_vectors(encoder) -> None:
-    """Short texts share blocks of up to BLOCK_TOKENS (hundreds of rows, not 16); a text's
-    vector must still be the one it gets in a batch of a few (embed/bert.py, encoder.py)."""
-    from embed import bert
-
-    docs = [json.loads(line) for line in (SHARED_DATA / "ntrex-dev" / "docs.jsonl").open()]
-    titles = [d["title"] for d in docs if d.get("title")]
-    shapes = [encoder.shape(encoder.count(t)) for t in titles]
-    widest = max(shapes.count(s) for s in set(shapes))
-    assert widest > bert.ROWS, "no bucket holds more than a block of ROWS: nothing tested"
-    together = encoder.encode(titles)
-    in_fives = np.concatenate([encoder.encode(titles[i : i + 5]) for i in range(0, len(titles), 5)])
-    assert np.array_equal(together, in_fives)
