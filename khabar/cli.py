@@ -27,6 +27,7 @@ from khabar.views import (
 
 EXIT_REJECTED = 1
 EXIT_FAILURE = 3
+_OWN_PROCESS = False  # set by `run`, the console entry: the process is the command's alone
 
 
 def default_home() -> Path:
@@ -98,8 +99,10 @@ def _encoder_factory(ctx: click.Context, one_query: bool = False):
         m, info = load(ctx.obj["model"])
         # torch's and the model's objects live as long as the process: frozen, the cyclic
         # collector no longer walks them in every full collection (0.3 s of a 168-story
-        # night, 1.5 s of a 20,000-story fold) nor at exit.
-        gc.freeze()
+        # night, 1.5 s of a 20,000-story fold) nor at exit. Only in a process of our own:
+        # a caller of `main` (click's runner, an application) keeps its heap as it was.
+        if _OWN_PROCESS:
+            gc.freeze()
         return Encoder(m, info)
 
     return factory
@@ -763,6 +766,8 @@ def run() -> None:
     import atexit
     import threading
 
+    global _OWN_PROCESS
+    _OWN_PROCESS = True
     try:
         main()
         code: Any = 0

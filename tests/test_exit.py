@@ -3,19 +3,22 @@ ends without the interpreter's teardown, and must lose nothing on the way out.""
 
 from __future__ import annotations
 
+import gc
 import json
+import re
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 from conftest import SEEDS
+from conftest import khabar as khabar_in_process
 
 # Runs `run()` as the console script does, with an atexit hook (which must still run) and an
 # object whose finalizer only a full teardown calls (which must not, or the path is untested).
 WRAPPER = """
-import atexit, sys
-atexit.register(lambda: print("ATEXIT-RAN", file=sys.stderr))
+import atexit, gc, sys
+atexit.register(lambda: print("ATEXIT-RAN", gc.get_freeze_count(), file=sys.stderr))
 class Teardown:
     def __del__(self):
         print("TEARDOWN-RAN", file=sys.stderr)
@@ -38,7 +41,9 @@ def test_a_nightly_run_exits_quickly_and_keeps_everything(tmp_path: Path) -> Non
     bad.write_text('{"id": "x1"}\nnot json\n', encoding="utf-8")  # two rejections
     proc = khabar("--home", str(home), "nightly", "--json", str(SEEDS), str(bad))
     assert proc.returncode == 1, proc.stderr  # finished, some input rejected
-    assert "ATEXIT-RAN" in proc.stderr
+    frozen = re.search(r"ATEXIT-RAN (\d+)", proc.stderr)
+    assert frozen, proc.stderr
+    assert int(frozen.group(1)) > 10_000, "torch's objects were not frozen out of the collector"
     assert "TEARDOWN-RAN" not in proc.stderr, "the quick exit was not taken"
     assert f"{bad}:2" in proc.stderr  # each rejection named, none lost
     summary = json.loads(proc.stdout)
@@ -61,3 +66,11 @@ def test_a_failure_keeps_its_exit_code_and_message(tmp_path: Path) -> None:
     assert proc.returncode == 3, proc.stderr
     assert "khabar.db" in proc.stderr and "Traceback" not in proc.stderr
     assert "ATEXIT-RAN" in proc.stderr
+
+
+def test_a_caller_of_main_keeps_its_heap_as_it_was(tmp_path: Path) -> None:
+    """Freezing is for the command's own process: click's runner (a caller) is not frozen."""
+    before = gc.get_freeze_count()
+    result = khabar_in_process(tmp_path / "home", "nightly", str(SEEDS))
+    assert result.exit_code == 0, result.output
+    assert gc.get_freeze_count() == before
