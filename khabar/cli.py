@@ -83,9 +83,13 @@ def main(ctx: click.Context, home: Path, model_spec: str | None) -> None:
 
 
 def _store(ctx: click.Context, create: bool = False):
+    """The home's store, closed when the command's context closes: before `run`'s quick
+    exit, so no command leaves its database open (a -wal file) behind."""
     from khabar.store import Store
 
-    return Store(ctx.obj["home"], create=create)
+    store = Store(ctx.obj["home"], create=create)
+    ctx.call_on_close(store.close)
+    return store
 
 
 def _encoder_factory(ctx: click.Context, one_query: bool = False):
@@ -184,7 +188,6 @@ def _run(ctx: click.Context, paths: tuple[str, ...], as_json: bool, nightly: boo
         from khabar.report import write_report
 
         report = write_report(store, summary.as_dict())
-    store.close()  # before the summary: a quick exit (see `run`) must find nothing open
     if as_json:
         out = summary.as_dict()
         if report:
@@ -758,10 +761,10 @@ def run() -> None:
     Why: tearing down a process that imported torch and holds the model took ~1 s here (the
     final collection over torch's objects ~0.5 s, freeing the tokenizer's 250,002 pieces
     ~0.35 s), 5% of a 168-story night, for memory the OS takes back at once; compilers skip
-    freeing at exit for the same reason. Every command closes or commits what it writes
-    before it returns; other threads are joined, atexit hooks (Ray's shutdown, finalizers,
-    logging) still run and the standard streams are flushed. Tests call `main` through
-    click's runner, which never comes here.
+    freeing at exit for the same reason. Every command commits what it writes, and its
+    store is closed with its context (`_store`), before `main` returns; other threads are
+    joined, atexit hooks (Ray's shutdown, finalizers, logging) still run and the standard
+    streams are flushed. Tests call `main` through click's runner, which never comes here.
     """
     import atexit
     import threading

@@ -58,6 +58,18 @@ def test_a_nightly_run_exits_quickly_and_keeps_everything(tmp_path: Path) -> Non
     assert db.execute("SELECT count(*) FROM stories WHERE event_id IS NULL").fetchone() == (0,)
 
 
+def test_a_backfill_leaves_its_database_closed(tmp_path: Path) -> None:
+    """Not only the nightly: every command's store closes with its context (khabar/cli.py)."""
+    home = tmp_path / "home"
+    proc = khabar("--home", str(home), "backfill", "--json", str(SEEDS))
+    assert proc.returncode == 0, proc.stderr
+    assert "TEARDOWN-RAN" not in proc.stderr, "the quick exit was not taken"
+    assert json.loads(proc.stdout)["new"] == 5
+    assert not (home / "khabar.db-wal").exists(), "the database was left open"
+    db = sqlite3.connect(home / "khabar.db")
+    assert db.execute("SELECT count(*) FROM stories WHERE event_id IS NULL").fetchone() == (0,)
+
+
 def test_a_failure_keeps_its_exit_code_and_message(tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()
