@@ -257,16 +257,22 @@ class Clustering:
         events = self.open_events(context + recheck, items)
         before = {e.id for e in events} | set(known.values())
         assigned, touched, why = self.clusterer.assign(
-            new, events, self.new_event_id, duplicate_of=anchor, known_events=known
+            new,
+            events,
+            self.new_event_id,
+            duplicate_of=anchor,
+            known_events=known,
+            neighbours=near,
         )
         for key, event_id in assigned.items():
             reason = why.get(key, {})
             match = reason.get("match") or reason.get("best") or {}
+            score = reason.get("probability", match.get("probability"))
             store.update(
                 key,
                 {
                     "event_id": event_id,
-                    "event_score": match.get("probability"),
+                    "event_score": score,
                     "event_evidence": json.dumps(reason, ensure_ascii=False),
                 },
             )

@@ -103,7 +103,7 @@ def evidence_lines(story: dict[str, Any], copies: list[dict[str, Any]], top: int
         if rule == "duplicate":
             lines.append(f"event:           {story['event_id']}: the event of {ev.get('of')}")
         elif rule == "joined":
-            m = ev["match"]
+            m = ev.get("match") or {"probability": 0.0, "compared": []}
             compared = ", ".join(f"{c['id']} {c['probability']:.2f}" for c in m["compared"])
             lines.append(
                 f"event:           {story['event_id']}: joined, probability "
@@ -119,6 +119,12 @@ def evidence_lines(story: dict[str, Any], copies: list[dict[str, Any]], top: int
                 else "; no open event was near"
             )
             lines.append(f"event:           {story['event_id']}: opened{tail}")
+        if rule in ("joined", "opened") and "probability" in ev:
+            lines.append(
+                f"                 decided with the night's other stories: its group merged at "
+                f"mean pair probability {ev['probability']:.3f} ({ev.get('with', 0)} other "
+                "stories of this run in the event)"
+            )
     return lines
 
 

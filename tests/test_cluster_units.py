@@ -476,3 +476,108 @@ def test_many_new_events_grow_the_table(clusterer: EventClusterer) -> None:
     assigned, touched, _ = clusterer.assign(items, [], Ids())
     assert len(set(assigned.values())) == 40
     assert len(touched) == 40
+
+
+# --- a day decided as a whole (cluster/merging.py) --------------------------------------------
+
+
+def mixed(weights: dict[int, float]) -> np.ndarray:
+    v = np.zeros(DIM, dtype=np.float32)
+    for axis, w in weights.items():
+        v[axis] = w
+    return v / np.linalg.norm(v)
+
+
+def partition(assigned: dict[str, str]) -> set[frozenset[str]]:
+    groups: dict[str, set[str]] = {}
+    for key, eid in assigned.items():
+        groups.setdefault(eid, set()).add(key)
+    return {frozenset(g) for g in groups.values()}
+
+
+def test_a_days_events_do_not_depend_on_the_order_its_stories_come_in(
+    clusterer: EventClusterer,
+) -> None:
+    """Two tight groups and a story halfway between them (probability ~0.93 to each group's
+    members, ~0.001 across the groups): whichever order the stories come in, and whatever
+    their publication ranks, the day ends in the same two events, the bridge in one of them
+    (its own pairs decide which, ties by id), never the two groups chained into one."""
+    vectors = {
+        "a1": mixed({0: 0.8, 1: 0.6}),
+        "a2": mixed({0: 0.8, 2: 0.6}),
+        "a3": mixed({0: 0.8, 3: 0.6}),
+        "b1": mixed({4: 0.8, 5: 0.6}),
+        "b2": mixed({4: 0.8, 6: 0.6}),
+        "bridge": mixed({0: 0.6, 4: 0.6, 7: 0.529}),
+    }
+    rng = np.random.default_rng(11)
+    seen = set()
+    for _ in range(8):
+        keys = list(vectors)
+        rng.shuffle(keys)
+        ranks = rng.permutation(len(keys))
+        items = [item(k, vectors[k], rank=int(r)) for k, r in zip(keys, ranks, strict=True)]
+        assigned, touched, why = clusterer.assign(items, [], Ids())
+        seen.add(frozenset(partition(assigned)))
+        assert len(touched) == 2
+        assert {why[k]["rule"] for k in vectors} == {"opened", "joined"}
+    assert len(seen) == 1
+    (groups,) = seen
+    sets = sorted(groups, key=len)
+    assert {"b1", "b2"} <= sets[0] or {"b1", "b2"} <= sets[1]
+    assert not any({"a1", "b1"} <= g for g in groups)
+    assert any("bridge" in g for g in groups)
+
+
+def test_stories_of_one_day_join_an_earlier_event_and_say_with_what(
+    clusterer: EventClusterer,
+) -> None:
+    old = event("ev-old", item("m", basis(0), day=99.0))
+    s1 = item("s1", at_cos(0.6, 0, 1), rank=1)
+    s2 = item("s2", at_cos(0.6, 0, 2), rank=2)
+    far = item("far", basis(5), rank=3)
+    ids = Ids()
+    assigned, touched, why = clusterer.assign([s2, far, s1], [old], ids)
+    assert assigned == {"s1": "ev-old", "s2": "ev-old", "far": "new-far"}
+    assert ids.calls == ["far"]
+    assert old.size == 3 and [m.key for m in old.members] == ["m", "s1", "s2"]
+    for key in ("s1", "s2"):
+        assert why[key]["rule"] == "joined"
+        assert 0.5 <= why[key]["probability"] <= 1.0  # the merge that brought it
+        assert why[key]["match"]["compared"]  # explained against the event's other members
+    assert why["far"] == {"rule": "opened", "best": why["far"]["best"]}
+
+
+def test_two_events_of_earlier_nights_are_never_merged(clusterer: EventClusterer) -> None:
+    """A story close to two open events joins one; the two keep their ids and members."""
+    a = event("ev-a", item("a", at_cos(0.9, 0, 1)))
+    b = event("ev-b", item("b", at_cos(0.9, 0, 2)))
+    assigned, touched, _ = clusterer.assign([item("s", basis(0), day=100.0)], [a, b], Ids())
+    assert assigned["s"] in ("ev-a", "ev-b")
+    assert len(touched) == 1 and (a.size, b.size) in ((2, 1), (1, 2))
+
+
+def test_merge_groups_best_first_with_fixed_groups_kept_apart() -> None:
+    from cluster.merging import merge_groups
+
+    link = {("E:1", "x"): 0.9, ("E:2", "x"): 0.8, ("x", "y"): 0.7, ("E:1", "E:2"): 0.99}
+    link.update({("y", "z"): 0.2})
+
+    def linkage(a: str, b: str) -> float | None:
+        if a.startswith("E:") and b.startswith("E:"):
+            raise AssertionError("two fixed groups were compared")
+        return link.get((a, b), link.get((b, a), 0.0))
+
+    merged: list[tuple[str, str]] = []
+    into = merge_groups(
+        ["E:1", "E:2", "x", "y", "z"],
+        [("E:1", "x"), ("E:2", "x"), ("x", "y"), ("y", "z"), ("E:1", "E:2")],
+        linkage,
+        0.5,
+        {"E:1", "E:2"},
+        lambda kept, gone, value: merged.append((kept, gone)),
+    )
+    assert merged[0] == ("E:1", "x")  # the strongest linkage first; the fixed side is kept
+    assert into["x"] == "E:1" and into["E:2"] == "E:2" and into["z"] == "z"
+    # y was linked to x; after x joined E:1, y is compared with E:1 (0.0 here): apart
+    assert into["y"] == "y"
