@@ -239,8 +239,11 @@ class Suite:
                 )
         by_key = {(r.task, r.measure): r for r in results}
 
-        # Out-of-fold: fold-k decisions on fold-k rows.
-        oof_pred: dict[str, dict[tuple[str, str], bool]] = {n: {} for n in self.shown}
+        # Out-of-fold: fold-k decisions on fold-k rows. Keyed by measure too: two measures of
+        # one set (NTREX events and translations) score the same pairs on other relations.
+        oof_pred: dict[tuple[str, str], dict[tuple[str, str], bool]] = {
+            (n, m.name): {} for n in self.shown for m in self.tasks[n].measures
+        }
         for k in range(folds.K):
             self.log(f"suite: fold {k + 1}/{folds.K}: fitting, then clustering")
             train = {d: [r for r in rs if r.fold != k] for d, rs in rows.items()}
@@ -258,7 +261,8 @@ class Suite:
                 for m in task.measures:
                     for p in m.pairs:
                         if where[p.group] == k and p.a in fields and p.b in fields:
-                            oof_pred[name][(p.a, p.b)] = predicted(m.relation, fields, p.a, p.b)
+                            pred = predicted(m.relation, fields, p.a, p.b)
+                            oof_pred[(name, m.name)][(p.a, p.b)] = pred
 
         # In-sample: the shipped model and decisions on everything; the naive baseline.
         self.log("suite: in-sample run and raw-cosine baseline")
@@ -283,13 +287,14 @@ class Suite:
                     if p.a in fields and p.b in fields
                 }
                 r.in_sample = score(m, ins)
-                r.oof = score(m, oof_pred[name]) if name != "seeds" else dict(r.in_sample)
+                oof = oof_pred[(name, m.name)]
+                r.oof = score(m, oof) if name != "seeds" else dict(r.in_sample)
                 r.baseline = oracle(m, cos)
                 if m.negatives_apart and name != "seeds":
                     r.baseline["f1_at_khabar_negatives_apart"] = at_negatives_apart(
                         m, cos, r.oof["negatives_apart"]
                     )
-                r.errors = errors(m, oof_pred[name] if name != "seeds" else ins, cos, task.docs)
+                r.errors = errors(m, oof if name != "seeds" else ins, cos, task.docs)
         self.log(f"suite: done in {time.time() - started:.0f} s")
         return results
 
