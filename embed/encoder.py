@@ -84,23 +84,31 @@ def l2_normalize(x: np.ndarray) -> np.ndarray:
 # Both are part of every vector's cache key.
 TOKEN_BUDGET = 512
 WINDOW = 384  # tokens per model pass; None: as many as the model takes
-PRECISIONS = ("auto", "fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16", "int8")
+ENV_PRECISION = "KHABAR_PRECISION"  # auto (the default), fp32, bf16 or int8
 
 
 DEFAULT = -1  # "the module's TOKEN_BUDGET", read when used (scripts/bench_budget.py varies it)
 
 
-def encoding_tag(token_budget: int | None = DEFAULT, window: int | None = DEFAULT) -> str:
-    """Names how a text becomes a vector beyond the model itself (stored vectors' cache key)."""
+def encoding_tag(
+    token_budget: int | None = DEFAULT, window: int | None = DEFAULT, precision: str | None = None
+) -> str:
+    """Names how a text becomes a vector beyond the model itself (stored vectors' cache key).
+    `precision`: the one that runs (None: what this machine resolves, `resolve_precision`)."""
     if token_budget == DEFAULT:
         token_budget = TOKEN_BUDGET
     if window == DEFAULT:
         window = WINDOW
+    precision = precision or resolve_precision(asked_precision())
     # "-own": each text padded to a length of its own (embed/bert.py), so a vector no longer
     # carries its batch's noise; "-bmm": attention as bmm + softmax, not the flash kernel
     # (bf16 vectors move by up to 1.7e-3); "-ln": LayerNorm reads bf16 input directly (one
-    # rounding apart). Vectors made before keep their old keys.
-    return f"{f'lead{token_budget}' if token_budget else 'full'}-w{window or 'max'}-own-bmm-ln"
+    # rounding apart); "-q8": int8 linear layers (embed/int8.py; cosine ~0.998 of fp32, twice
+    # bf16's distance, so their vectors get keys of their own). fp32 and bf16 share keys, as
+    # before. Vectors made before keep their old keys.
+    tag = f"{f'lead{token_budget}' if token_budget else 'full'}-w{window or 'max'}-own-bmm-ln"
+    return tag + ("-q8" if precision == "int8" else "")
 
 
 MATRIX_FLAGS = ("amx_bf16", "amx_int8", "avx512_bf16", "avx512_vnni", "avx512f", "avx2")
@@ -124,20 +132,36 @@ def cpu_has_bf16() -> bool:
     return bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
 
 
-def precision_reason(precision: str, asked: str = "auto") -> str:
+def asked_precision() -> str:
+    """The precision asked for: $KHABAR_PRECISION, else auto."""
+    return os.environ.get(ENV_PRECISION) or "auto"
+
+
+def precision_reason(precision: str, asked: str | None = None) -> str:
     """Why the runtime runs at `precision`: what `khabar model` says."""
+    asked = asked or asked_precision()
     flags = cpu_flags()
     has = ", ".join(f for f in MATRIX_FLAGS if f in flags) or "none of " + ", ".join(MATRIX_FLAGS)
     if asked != "auto":
-        return f"{precision}: asked for (CPU flags: {has})"
+        return f"{precision}: asked for (--precision or {ENV_PRECISION}={asked}; CPU flags: {has})"
     if precision == "bf16":
         return f"bf16: the CPU multiplies bf16 natively (CPU flags: {has})"
-    return f"fp32: no native bf16 on this CPU, where bf16 would be emulated (CPU flags: {has})"
+    return (
+        f"fp32: no native bf16 on this CPU, where bf16 would be emulated (CPU flags: {has}; "
+        f"--precision int8 runs the linear layers in int8, opt-in: README, Performance)"
+    )
 
 
 def resolve_precision(precision: str) -> str:
+    """`auto`: bf16 where the CPU has it natively (AVX512-BF16, AMX), else fp32. int8 is
+    only run when asked for: it is 1.2-1.3x fp32 on an AVX2-only CPU but slower than bf16
+    on one with AVX512-BF16, and the quality table has not been measured at it yet (README,
+    Performance)."""
     if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+        raise ValueError(
+            f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r} "
+            f"(set {ENV_PRECISION} to one of them, or unset it)"
+        )
     if precision == "auto":
         return "bf16" if cpu_has_bf16() else "fp32"
     return precision

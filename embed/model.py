@@ -231,18 +231,31 @@ class STRuntime:
         return out.float().numpy()
 
 
-def runtime(spec: str | None = None, precision: str = "auto"):
+def runtime(spec: str | None = None, precision: str | None = None):
     """The model ready to embed: the lean runtime (embed/bert.py) for a plain BERT folder,
-    which imports in a fraction of sentence-transformers' time, else sentence-transformers."""
+    which imports in a fraction of sentence-transformers' time, else sentence-transformers.
+    `precision` (None: $KHABAR_PRECISION, else auto) as `embed.encoder.resolve_precision`."""
     from embed import bert
-    from embed.encoder import resolve_precision
+    from embed.encoder import asked_precision, resolve_precision
 
-    precision = resolve_precision(precision)
+    try:
+        precision = resolve_precision(precision or asked_precision())
+    except ValueError as exc:
+        raise ModelError(str(exc)) from exc
     name, folder = resolve(spec)
     if bert.supports(folder) is None:
+        if precision == "int8":
+            from embed import int8
+
+            why = int8.available()
+            if why is not None:
+                raise ModelError(
+                    f"int8 cannot run here: {why}; set KHABAR_PRECISION=fp32 to run in fp32"
+                )
         return _lean(name, folder, precision)
     model, info = _load_folder(name, folder)
-    return STRuntime(model, info, precision), info
+    # sentence-transformers runs the folder as it is: fp32, or bf16 under autocast.
+    return STRuntime(model, info, "bf16" if precision == "bf16" else "fp32"), info
 
 
 def query_runtime(spec: str | None = None):

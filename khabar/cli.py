@@ -75,11 +75,41 @@ def _friendly(fn):
     default=None,
     help="A sentence-transformers folder to use instead of the bundled e5-small.",
 )
+@click.option(
+    "--precision",
+    type=click.Choice(["auto", "fp32", "bf16", "int8"]),
+    envvar="KHABAR_PRECISION",
+    default="auto",
+    show_envvar=True,
+    help="How the model runs: auto picks bf16 where the CPU has it natively, else fp32; "
+    "int8 (linear layers in int8, AVX2) only when asked for (`khabar model` says which and why).",
+)
 @click.version_option(package_name="khabar")
 @click.pass_context
-def main(ctx: click.Context, home: Path, model_spec: str | None) -> None:
+def main(ctx: click.Context, home: Path, model_spec: str | None, precision: str) -> None:
     """khabar: the same news across outlets and languages."""
     ctx.obj = {"home": home, "model": model_spec}
+    _ask_precision(ctx, precision)
+
+
+def _ask_precision(ctx: click.Context, precision: str) -> None:
+    """Every part that names or runs the model reads the precision from the environment
+    (embed.encoder.asked_precision: vectors' keys are computed before the model loads), so
+    the option is put there for the command and taken back when it ends."""
+    from embed.encoder import ENV_PRECISION
+
+    before = os.environ.get(ENV_PRECISION)
+    if precision == (before or "auto"):
+        return
+    os.environ[ENV_PRECISION] = precision
+
+    def restore() -> None:
+        if before is None:
+            os.environ.pop(ENV_PRECISION, None)
+        else:
+            os.environ[ENV_PRECISION] = before
+
+    ctx.call_on_close(restore)
 
 
 def _store(ctx: click.Context, create: bool = False):

@@ -39,9 +39,11 @@ def seed_text(story_id: str) -> str:
 
 @pytest.fixture(autouse=True, scope="session")
 def _no_outside_home_or_model() -> Iterator[None]:
-    """Tests pass --home explicitly; a developer's KHABAR_MODEL must not change the model."""
+    """Tests pass --home explicitly; a developer's KHABAR_MODEL or KHABAR_PRECISION must not
+    change the model or how it runs (tests that want a precision ask for it)."""
     mp = pytest.MonkeyPatch()
     mp.delenv("KHABAR_MODEL", raising=False)
+    mp.delenv("KHABAR_PRECISION", raising=False)
     mp.delenv("KHABAR_HOME", raising=False)
     yield
     mp.undo()

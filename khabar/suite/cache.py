@@ -53,7 +53,7 @@ class CachingEncoder:
         self.info = encoder.info
         self.precision = encoder.precision
         self.embedded = 0  # texts the model actually embedded
-        self._prefix = f"{encoder.info.path.name}\0{encoding_tag()}\0"
+        self._prefix = f"{encoder.info.path.name}\0{encoding_tag(precision=self.precision)}\0"
 
     @property
     def dimension(self) -> int:

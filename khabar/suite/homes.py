@@ -52,8 +52,11 @@ class Homes:
         self.embedded = 0
 
     def encoder(self, spec: str) -> CachingEncoder:
+        """The untuned model is the naive baseline's: at this machine's default precision
+        (auto), whatever precision khabar's own models are asked to run at here, so a run at
+        another precision is compared with the same baseline."""
         if spec not in self._encoders:
-            m, info = modellib.runtime(spec)
+            m, info = modellib.runtime(spec, "auto" if spec == modellib.BASE_MODEL else None)
             self._encoders[spec] = CachingEncoder(Encoder(m, info), self.cache)
         return self._encoders[spec]
 
