@@ -10,23 +10,25 @@ Prints JSON. For each side, in its own process, `--repeats` times, sides alterna
 
 Every side reports stories/s, tokens/s, the model's GFLOP per story (counted from its config
 and the real token counts: the linear layers plus attention), the GFLOP/s achieved, and the
-machine's matmul GFLOP/s measured in the same process: bf16, fp32 and int8 (torch._int_mm,
-which the runtime does not use) at the model's own shapes ([tokens x 384] @ [384 x 384], @
-[384 x 1536], [tokens x 1536] @ [1536 x 384], for one 389-token pass and a 4,096-token
-batch) and at 2048^2. Utilisation is achieved GFLOP/s over the bf16 peak. `padding_waste` is
-the token rows the model computes (counted at the lean runtime's blocks, or at the attention
-calls) over the real tokens. The first repeat of each side also profiles one whole encoding
-pass (torch.profiler, self time per op, summed into matmul, attention,
-elementwise/GELU/LayerNorm, other, plus the wall time the profiler does not see: Python and
-dispatch) and times tokenisation on its own. The ISA is what oneDNN says it runs
-(ONEDNN_VERBOSE), torch's CPU capability and /proc/cpuinfo's flags.
+machine's matmul GFLOP/s measured in the same process: bf16, fp32, int8 (fbgemm, as
+embed/int8.py runs it) and torch._int_mm (which the runtime does not use) at the model's own
+shapes ([tokens x 384] @ [384 x 384], @ [384 x 1536], [tokens x 1536] @ [1536 x 384], for
+one 389-token pass and a 4,096-token batch) and at 2048^2. Utilisation is achieved GFLOP/s
+over the bf16 peak, over the peak of the side's own precision, and over the best of the
+three at the model's shapes. `padding_waste` is the token rows the model computes (counted
+at the lean runtime's blocks, or at the attention calls) over the real tokens. The first
+repeat of each side also profiles one whole encoding pass (torch.profiler, self time per
+op, summed into matmul, attention, elementwise/GELU/LayerNorm, other, plus the wall time the
+profiler does not see: Python and dispatch) and times tokenisation on its own. The ISA is
+what oneDNN says it runs (ONEDNN_VERBOSE), torch's CPU capability and /proc/cpuinfo's flags.
 
     python scripts/bench_encode.py [--data ../shared/data/ntrex-dev/docs.jsonl] [--repeats 3]
         [--before REF] [--sides khabar,before,naive] [--threads N] [--batch-tokens N]
         [--no-profile]
 
 A side may carry settings, so that levers are compared in one run: `khabar:t1` (one torch
-thread), `khabar:b2048` (2,048 tokens a batch), `khabar:t1:b8192`, `before:t1`.
+thread), `khabar:b2048` (2,048 tokens a batch), `khabar:fp32` (a precision: fp32, bf16 or
+int8, as KHABAR_PRECISION), `khabar:t1:fp32`, `before:t1`.
 """
 
 from __future__ import annotations
@@ -79,15 +81,27 @@ def isa() -> dict:
 
 
 def matmul_gflops(dtype_name: str, m: int, k: int, n: int, seconds: float = 0.3) -> float:
-    """Best of repeated [m x k] @ [k x n] products; int8 through torch._int_mm."""
+    """Best of repeated [m x k] @ [k x n] products. `int8`: fbgemm's u8 x s8 product with
+    fp32 input and output, as embed/int8.py calls it (its per-token ranges aside);
+    `int8_int_mm`: torch._int_mm, which the runtime does not use (a reference fallback on
+    CPUs without AMX or VNNI: see the README)."""
     import torch
 
-    if dtype_name == "int8":
+    if dtype_name == "int8_int_mm":
         a = torch.randint(-127, 127, (m, k), dtype=torch.int8)
         b = torch.randint(-127, 127, (k, n), dtype=torch.int8)
 
         def op():
             return torch._int_mm(a, b)
+    elif dtype_name == "int8":
+        from embed import int8
+
+        x = torch.rand(m, k) * 2 - 1
+        lin = int8.Int8Linear(torch.randn(n, k), torch.zeros(n))
+        q = torch.ops.quantized.linear_with_input_q_dq_qweight_dq_output_fp32
+
+        def op():
+            return q(x, int8.SCALE, int8.ZERO_POINT, lin.packed)
     else:
         dtype = getattr(torch, dtype_name)
         a, b = torch.randn(m, k).to(dtype), torch.randn(n, k).to(dtype)
@@ -112,7 +126,7 @@ def peaks(config: dict) -> dict:
     }
     shapes["2048^2"] = (2048, 2048, 2048)
     out: dict = {}
-    for dtype in ("bfloat16", "float32", "int8"):
+    for dtype in ("bfloat16", "float32", "int8", "int8_int_mm"):
         try:
             out[dtype] = {k: round(matmul_gflops(dtype, *s), 1) for k, s in shapes.items()}
         except (RuntimeError, NotImplementedError) as exc:
@@ -257,6 +271,13 @@ def one(side: str, data: Path, profile_it: bool, threads: int, batch_tokens: int
     peak = peaks(config)
     bf16 = peak["bfloat16"]
     shapes = [v for k, v in bf16.items() if k != "2048^2"] if isinstance(bf16, dict) else []
+
+    def model_peak(dtype: str) -> float | None:
+        got = peak.get(dtype)
+        return max(v for k, v in got.items() if k != "2048^2") if isinstance(got, dict) else None
+
+    own = model_peak({"bf16": "bfloat16", "fp32": "float32", "int8": "int8"}[precision])
+    best = max(p for p in map(model_peak, ("bfloat16", "float32", "int8")) if p)
     out = {
         "precision": precision,
         "stories": len(texts),
@@ -272,6 +293,12 @@ def one(side: str, data: Path, profile_it: bool, threads: int, batch_tokens: int
         "bf16_peak_model_shapes": max(shapes) if shapes else None,
         "utilisation_vs_bf16_2048": round(gflop / seconds / bf16["2048^2"], 3),
         "utilisation_vs_bf16_model_shapes": round(gflop / seconds / max(shapes), 3),
+        # Against the peak of the precision the side runs (its linear layers'), and against
+        # the machine's best matmul at the model's shapes (whatever precision has it).
+        "own_peak_model_shapes": own,
+        "utilisation_vs_own_peak": round(gflop / seconds / own, 3) if own else None,
+        "best_peak_model_shapes": best,
+        "utilisation_vs_best_peak": round(gflop / seconds / best, 3),
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "matmul_gflops": peak,
         **extra,
@@ -291,7 +318,9 @@ def parse_side(spec: str, threads: int, batch_tokens: int) -> tuple[str, int, in
     if base not in ("khabar", "before", "naive"):
         raise SystemExit(f"unknown side {spec!r}")
     for x in settings:
-        if x[:1] == "t" and x[1:].isdigit():
+        if x in ("fp32", "bf16", "int8"):
+            os.environ["KHABAR_PRECISION"] = x  # read by embed.model.runtime in this process
+        elif x[:1] == "t" and x[1:].isdigit():
             threads = int(x[1:])
         elif x[:1] == "b" and x[1:].isdigit():
             batch_tokens = int(x[1:])
