@@ -33,7 +33,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from math import inf
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -54,6 +55,9 @@ class Event:
     # The members' vectors as rows, grown as members arrive (see `member_vectors`).
     _rows: np.ndarray | None = field(default=None, repr=False, compare=False)
     _filled: int = field(default=0, repr=False, compare=False)
+    # The smallest and largest 1/sqrt(length) of the members, and how many members they
+    # cover (see `scale_range`).
+    _scales: tuple[int, float, float] = field(default=(0, inf, -inf), repr=False, compare=False)
 
     def centroid(self) -> np.ndarray:
         return self.vector_sum / max(float(np.linalg.norm(self.vector_sum)), 1e-12)
@@ -79,6 +83,24 @@ class Event:
             rows[i] = self.members[i].vector
         self._filled = n
         return rows[:n]
+
+    def scale_range(self) -> tuple[float, float]:
+        """The smallest and largest 1/sqrt(length) among the members: the bounds of what the
+        pair feature `short` (the larger scale of the two) can be against this event."""
+        n, low, high = self._scales
+        for m in self.members[n:]:
+            scale = 1.0 / math.sqrt(max(m.evidence.length, 1))
+            low, high = min(low, scale), max(high, scale)
+        self._scales = (len(self.members), low, high)
+        return low, high
+
+
+class _Weights(NamedTuple):
+    intercept: float
+    cosine: float
+    cosine_cross: float
+    cross_language: float
+    short: float
 
 
 @dataclass
@@ -127,6 +149,7 @@ class EventClusterer:
         self.time_scale_days = time_scale_days
         self.time_weight = time_weight
         self.close_after_days = close_after_days
+        self._weights_of: tuple[Any, _Weights] | None = None  # a cache (see `_weights`)
 
     CANDIDATES = 16  # open events a story is compared with, the nearest by centroid cosine
     NEIGHBOURS = 16  # stories of its own call a story is compared with, when none are given
@@ -152,15 +175,27 @@ class EventClusterer:
     def time_penalty(self, gap: float, features: dict[str, float] | None = None) -> float:
         """Log-odds taken off for a gap in days: `time_weight` cosine at most, in the units
         of the scorer's cosine weight for a pair like `features` (cross-language or not)."""
-        decay = 1 - math.exp(-(gap**2) / (2 * self.time_scale_days**2))
-        return self.time_weight * self.cosine_slope(features or {}) * decay
+        return self.time_weight * self.cosine_slope(features or {}) * self.decay(gap)
+
+    def decay(self, gap: float) -> float:
+        """How much of the time prior a gap of `gap` days takes: 0 at no gap, 1 far apart."""
+        return 1 - math.exp(-(gap**2) / (2 * self.time_scale_days**2))
 
     def cosine_slope(self, features: dict[str, float]) -> float:
         """How many log-odds one unit of cosine is worth for this kind of pair."""
-        slope = self.scorer.weight("cosine") + self.scorer.weight("cosine_cross") * features.get(
-            "cross_language", 0.0
-        )
-        return max(slope, 0.0)
+        w = self._weights()
+        return max(w.cosine + w.cosine_cross * features.get("cross_language", 0.0), 0.0)
+
+    def _weights(self) -> _Weights:
+        """The scorer's weights by name, read once per fitted scorer (a match reads them for
+        every pair it scores)."""
+        s = self.scorer
+        cached = self._weights_of
+        if cached is None or cached[0] is not s.weights_:
+            names = ("cosine", "cosine_cross", "cross_language", "short")
+            values = _Weights(s.intercept_, *(s.weight(f) for f in names))
+            cached = self._weights_of = (s.weights_, values)
+        return cached[1]
 
     NEAR_MARGIN = 1e-3  # a matrix product's cosine is within this of a pair's own
 
@@ -170,9 +205,9 @@ class EventClusterer:
         within `NEAR_MARGIN` of the cut are ranked again by each pair's own dot product, so
         the choice is the one pair-by-pair comparison makes, whatever order the product
         summed in."""
-        sims = event.member_vectors() @ item.vector
         k = self.members + 1  # room for the story itself, should it be a member
-        if len(sims) > k:
+        if len(event.members) > k:
+            sims = event.member_vectors() @ item.vector
             cut = np.partition(sims, len(sims) - k)[len(sims) - k]
             close = [event.members[i] for i in np.flatnonzero(sims >= cut - self.NEAR_MARGIN)]
         else:
@@ -183,6 +218,36 @@ class EventClusterer:
         exact = [float(item.vector @ m.vector) for m in close]
         order = sorted(range(len(close)), key=lambda i: (-exact[i], close[i].key))
         return [(close[i], exact[i]) for i in order[: self.members]]
+
+    def upper_bound(self, item: Item, event: Event) -> float | None:
+        """A probability `match(item, event)` cannot exceed, from one matrix product over
+        the event's members, or None when this scorer's features have no such bound.
+
+        Why: a day's merging scores every story against its 16 nearest events, and most of
+        those pairs are far below the threshold; the bound sets them aside without the
+        pair-by-pair features, with the same decisions. It holds because `match` is a mean
+        of pair probabilities, each the sigmoid of a logit less a time penalty that is never
+        negative; the logit is linear in the cosine once the pair's languages are fixed, so
+        its largest value over the members is at their largest or smallest cosine (widened
+        by NEAR_MARGIN, the product's rounding against the pair's own), for a pair in one
+        language or across two, with `short` at its own bound."""
+        if self.time_weight < 0 or not all(f in BLOCK_FEATURES for f in self.scorer.features):
+            return None
+        if not event.members:
+            return 0.0
+        w = self._weights()
+        cos = event.member_vectors() @ item.vector
+        high = float(cos.max()) + self.NEAR_MARGIN
+        own = 1.0 / math.sqrt(max(item.evidence.length, 1))
+        smallest, largest = event.scale_range()
+        z = w.intercept + w.short * (max(own, largest) if w.short >= 0 else max(own, smallest))
+        best = -inf
+        for slope, z0 in ((w.cosine, z), (w.cosine + w.cosine_cross, z + w.cross_language)):
+            if slope >= 0:
+                best = max(best, z0 + slope * high)
+            else:
+                best = max(best, z0 + slope * (float(cos.min()) - self.NEAR_MARGIN))
+        return sigmoid(best + 1e-9)
 
     def match(self, item: Item, event: Event, detail: bool = True) -> Match | None:
         """The story against the event's nearest members: the mean of the pairs'
@@ -197,7 +262,8 @@ class EventClusterer:
             return None
         names = (*self.scorer.features, "cross_language")  # the time penalty reads it
         feats = [pair_features(item, m, names, cosine) for m, cosine in nearest]
-        penalties = [self.time_penalty(gap, f) for f in feats]
+        decay = self.decay(gap)  # one gap for every pair: time_penalty, computed once
+        penalties = [self.time_weight * self.cosine_slope(f) * decay for f in feats]
         logits = [self.scorer.logit(f) - pen for f, pen in zip(feats, penalties, strict=True)]
         probs = [sigmoid(z) for z in logits]
         p = sum(probs) / len(probs)
@@ -319,6 +385,7 @@ class _Day:
         self.why: dict[str, dict[str, Any]] = {}
         self.merged_at: dict[str, float] = {}  # item key -> the merge that brought it
         self.pairs: dict[tuple[str, str], float] = {}  # singleton pairs scored in bulk
+        self._views: dict[str, Event] = {}  # fixed group -> its event with `new` (`_view`)
         for e in events:
             self._add(_Group("E:" + e.id, [], e))
         self._seed(duplicate_of, known_events)
@@ -397,7 +464,10 @@ class _Day:
         """Each story against its nearest members of the event (as `match`, with this call's
         stories that joined it already among them), averaged over all those pairs."""
         assert group.event is not None
-        event = _with(group.event, group.new)
+        event = self._view(group)
+        bounds = [self.c.upper_bound(it, event) for it in stories]
+        if None not in bounds and max(bounds, default=0.0) < self.c.threshold:
+            return None  # below the threshold whatever the pairs show (`upper_bound`)
         probs = []
         for it in stories:
             m = self.c.match(it, event, detail=False)
@@ -405,6 +475,23 @@ class _Day:
                 return None
             probs += [p for _, p in m.compared]
         return sum(probs) / len(probs) if probs else None
+
+    def _view(self, group: _Group) -> Event:
+        """The event of earlier nights with the stories that joined it so far, kept and grown
+        as it absorbs more: after each merge the grown event's linkage to each of
+        its neighbours is computed again, and a fresh copy (members restacked for the matrix
+        product) per neighbour was most of a large night's fold. A group's `new` only grows,
+        so its length says which stories the view still lacks; the view adds them in the
+        same order a fresh copy would, so its sums and rows are the same to the bit."""
+        assert group.event is not None
+        if not group.new:
+            return group.event
+        view = self._views.get(group.id)
+        if view is None:
+            view = self._views[group.id] = _copy(group.event)
+        for it in group.new[len(view.members) - len(group.event.members) :]:
+            view.add(it)
+        return view
 
     # --- the day ---------------------------------------------------------------------------
 
@@ -562,16 +649,11 @@ class _Day:
         return full.as_dict(self.c.scorer) if full else None
 
 
-def _with(event: Event, stories: list[Item]) -> Event:
-    """The event as it stands with this call's stories that already joined it (a view for
-    matching; the event itself changes only when the call is done)."""
-    if not stories:
-        return event
+def _copy(event: Event) -> Event:
+    """A copy of the event to add this call's stories to (a view for matching; the event
+    itself changes only when the call is done)."""
     out = Event(event.id, event.vector_sum.copy(), event.size, event.first_day, event.last_day)
     out.members = list(event.members)
-    out._rows, out._filled = None, 0
-    for it in stories:
-        out.add(it)
     return out
 
 

@@ -298,6 +298,52 @@ def test_nearest_members_are_the_pairwise_ranking(clusterer: EventClusterer) -> 
     assert ev.member_vectors().shape == (31, DIM)
 
 
+def test_upper_bound_is_never_below_the_match(clusterer: EventClusterer) -> None:
+    """The merging sets a story and an event aside when `upper_bound` is below the
+    threshold, so the bound must hold for every story and event: mixed languages and
+    lengths, gaps in time, negative weights, the story a member itself; and on far pairs it
+    must be low enough to set them aside."""
+    rng = np.random.default_rng(11)
+    words = "storm port bank rates inflation election minister court fire flood".split()
+
+    def story(key: str, v: np.ndarray) -> Item:
+        text = " ".join(rng.choice(words, size=int(rng.integers(1, 40))))
+        lang, day = str(rng.choice(["en", "fa", "ar"])), float(100 + rng.integers(0, 6))
+        return item(key, v / np.linalg.norm(v), text, lang=lang, day=day)
+
+    fitted = EventClusterer(
+        scorer=scorer(-3.8, cosine=10.2, cross_language=-4.2, cosine_cross=7.9, short=1.8),
+        members=3,
+        time_scale_days=3.0,
+        time_weight=0.15,
+        close_after_days=7.0,
+    )
+    negative = EventClusterer(
+        scorer=scorer(1.0, cosine=-2.0, cross_language=0.5, cosine_cross=1.0, short=-3.0),
+        members=2,
+        time_scale_days=2.0,
+        time_weight=0.3,
+        close_after_days=7.0,
+    )
+    set_aside = 0
+    for c in (fitted, negative):
+        for trial in range(200):
+            centre = rng.normal(size=DIM).astype(np.float32)
+            size = int(rng.integers(1, 12))
+            members = [story(f"m{trial}-{i}", centre + rng.normal(size=DIM)) for i in range(size)]
+            ev = event("ev", *members)
+            for probe in (story(f"q{trial}", rng.normal(size=DIM)), members[0]):
+                bound = c.upper_bound(probe, ev)
+                m = c.match(probe, ev, detail=False)
+                assert bound is not None
+                if m is not None:
+                    assert m.probability <= bound, (trial, m.probability, bound)
+                set_aside += c is fitted and bound < c.threshold
+    assert set_aside > 50  # the bound is not vacuous
+    # evidence features (numbers) have no bound here: the match decides
+    assert clusterer.upper_bound(item("x", basis(0)), event("e", item("y", basis(1)))) is None
+
+
 def test_canonical_groups_earliest_by_order() -> None:
     # chain b -> a, c -> b: one group {a, b, c}; c is the earliest, so it is canonical even
     # though no link points to it. e -> d: d is earlier. Ties on the day go to the lower rank.
