@@ -227,27 +227,34 @@ class EventClusterer:
         those pairs are far below the threshold; the bound sets them aside without the
         pair-by-pair features, with the same decisions. It holds because `match` is a mean
         of pair probabilities, each the sigmoid of a logit less a time penalty that is never
-        negative; the logit is linear in the cosine once the pair's languages are fixed, so
-        its largest value over the members is at their largest or smallest cosine (widened
-        by NEAR_MARGIN, the product's rounding against the pair's own), for a pair in one
-        language or across two, with `short` at its own bound."""
+        negative; the logit is linear in the cosine once the pair's languages are fixed
+        (cosines widened by NEAR_MARGIN, the product's rounding against the pair's own),
+        taken at the worse of one language or two, with `short` at its own bound."""
         if self.time_weight < 0 or not all(f in BLOCK_FEATURES for f in self.scorer.features):
             return None
         if not event.members:
             return 0.0
         w = self._weights()
         cos = event.member_vectors() @ item.vector
-        high = float(cos.max()) + self.NEAR_MARGIN
         own = 1.0 / math.sqrt(max(item.evidence.length, 1))
         smallest, largest = event.scale_range()
         z = w.intercept + w.short * (max(own, largest) if w.short >= 0 else max(own, smallest))
-        best = -inf
-        for slope, z0 in ((w.cosine, z), (w.cosine + w.cosine_cross, z + w.cross_language)):
-            if slope >= 0:
-                best = max(best, z0 + slope * high)
-            else:
-                best = max(best, z0 + slope * (float(cos.min()) - self.NEAR_MARGIN))
-        return sigmoid(best + 1e-9)
+        pieces = ((w.cosine, z), (w.cosine + w.cosine_cross, z + w.cross_language))
+        if all(slope >= 0 for slope, _ in pieces):
+            # Each pair's bound grows with its cosine, and the i-th nearest member match
+            # takes has a cosine no higher than the i-th highest here: the mean of the
+            # bounds at the `members` highest cosines bounds the mean match takes. (Should
+            # the story itself be a member, match leaves it out, and its own cosine, the
+            # highest, only raises the bound.)
+            j = min(self.members, len(cos))
+            top = np.partition(cos, len(cos) - j)[len(cos) - j :] if len(cos) > j else cos
+            bounds = [
+                sigmoid(max(z0 + slope * (float(c) + self.NEAR_MARGIN) for slope, z0 in pieces))
+                for c in top
+            ]
+            return sum(bounds) / len(bounds) + 1e-9
+        low, high = float(cos.min()) - self.NEAR_MARGIN, float(cos.max()) + self.NEAR_MARGIN
+        return sigmoid(max(z0 + max(slope * low, slope * high) for slope, z0 in pieces) + 1e-9)
 
     def match(self, item: Item, event: Event, detail: bool = True) -> Match | None:
         """The story against the event's nearest members: the mean of the pairs'
