@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_nightly import ROOT, khabar_cmd, synthetic  # noqa: E402
+from bench_nightly import ROOT, khabar_cmd, synthetic, worktree  # noqa: E402
 
 # Run in a fresh process with the code at argv[1] first on the path: fold a home, print
 # the seconds. Only that tree's modules are imported (checked), so REF runs its own code.
@@ -95,14 +95,8 @@ def main() -> None:
             stdout=subprocess.DEVNULL,
         )
         wt = tmp / "code-before"
-        subprocess.run(
-            ["git", "worktree", "add", "--detach", str(wt), args.before],
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-        )
         rounds = []
-        try:
+        with worktree(args.before, wt):
             for i in range(args.rounds):
                 sides = [("after", ROOT), ("before", wt)]
                 row = {}
@@ -111,8 +105,6 @@ def main() -> None:
                 row["ratio"] = round(row["after"] / row["before"], 3)
                 rounds.append(row)
                 print(json.dumps(row), file=sys.stderr, flush=True)
-        finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(wt)], cwd=ROOT)
         after, before = decisions(tmp / "home-after"), decisions(tmp / "home-before")
         same = {t: after[t] == before[t] for t in DECISIONS}
         print(json.dumps({

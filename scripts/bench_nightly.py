@@ -29,6 +29,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,6 +74,21 @@ def outside_job(r: dict) -> None:
     """The process's seconds outside the job's own clock (start-up, imports, exit), from the
     summary that `nightly --json` printed; the summary itself is dropped."""
     r["outside_job_s"] = round(r["seconds"] - json.loads(r.pop("stdout"))["seconds"]["total"], 2)
+
+
+@contextmanager
+def worktree(ref: str | None, dest: Path) -> Iterator[None]:
+    """The code at git `ref` checked out at `dest` for the block, removed after it (no ref:
+    nothing), so the code before a change runs as its own tree."""
+    if ref is None:
+        yield
+        return
+    cmd = ["git", "worktree", "add", "--detach", str(dest), ref]
+    subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True)
+    try:
+        yield
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(dest)], cwd=ROOT)
 
 
 def khabar_cmd(*args: str) -> list[str]:
@@ -149,15 +166,8 @@ def main() -> None:
         stories.write_text("\n".join(lines) + "\n", encoding="utf-8")
         naive = [sys.executable, str(ROOT / "scripts" / "naive_peer.py"), str(stories)]
         wt = tmp / "before"
-        if args.before:
-            subprocess.run(
-                ["git", "worktree", "add", "--detach", str(wt), args.before],
-                cwd=ROOT,
-                check=True,
-                capture_output=True,
-            )
         rounds = []
-        try:
+        with worktree(args.before, wt):
             for i in range(args.rounds):
                 home = tmp / f"home{i}"
                 ours_cmd = khabar_cmd("--home", str(home), "nightly", "--json", str(stories))
@@ -181,9 +191,6 @@ def main() -> None:
                 print(json.dumps(rounds[-1]), file=sys.stderr, flush=True)
             if args.before:
                 before_quality = quality(stories, wt)
-        finally:
-            if args.before:
-                subprocess.run(["git", "worktree", "remove", "--force", str(wt)], cwd=ROOT)
         result = {
             "stories": len(lines),
             "rounds": rounds,
