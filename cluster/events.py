@@ -172,10 +172,14 @@ class EventClusterer:
     def gap_days(self, item: Item, event: Event) -> float:
         return _gap(item.day, event.first_day, event.last_day)
 
-    def time_penalty(self, gap: float, features: dict[str, float] | None = None) -> float:
+    def time_penalty(
+        self, gap: float, features: dict[str, float] | None = None, decay: float | None = None
+    ) -> float:
         """Log-odds taken off for a gap in days: `time_weight` cosine at most, in the units
-        of the scorer's cosine weight for a pair like `features` (cross-language or not)."""
-        return self.time_weight * self.cosine_slope(features or {}) * self.decay(gap)
+        of the scorer's cosine weight for a pair like `features` (cross-language or not).
+        `decay`: `self.decay(gap)`, when the caller scores many pairs at one gap."""
+        decay = self.decay(gap) if decay is None else decay
+        return self.time_weight * self.cosine_slope(features or {}) * decay
 
     def decay(self, gap: float) -> float:
         """How much of the time prior a gap of `gap` days takes: 0 at no gap, 1 far apart."""
@@ -269,8 +273,8 @@ class EventClusterer:
             return None
         names = (*self.scorer.features, "cross_language")  # the time penalty reads it
         feats = [pair_features(item, m, names, cosine) for m, cosine in nearest]
-        decay = self.decay(gap)  # one gap for every pair: time_penalty, computed once
-        penalties = [self.time_weight * self.cosine_slope(f) * decay for f in feats]
+        decay = self.decay(gap)  # one gap for every pair
+        penalties = [self.time_penalty(gap, f, decay) for f in feats]
         logits = [self.scorer.logit(f) - pen for f, pen in zip(feats, penalties, strict=True)]
         probs = [sigmoid(z) for z in logits]
         p = sum(probs) / len(probs)
@@ -472,8 +476,8 @@ class _Day:
         stories that joined it already among them), averaged over all those pairs."""
         assert group.event is not None
         event = self._view(group)
-        bounds = [self.c.upper_bound(it, event) for it in stories]
-        if None not in bounds and max(bounds, default=0.0) < self.c.threshold:
+        bound, threshold = self.c.upper_bound, self.c.threshold
+        if all((b := bound(it, event)) is not None and b < threshold for it in stories):
             return None  # below the threshold whatever the pairs show (`upper_bound`)
         probs = []
         for it in stories:

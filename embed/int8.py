@@ -50,8 +50,10 @@ def available() -> str | None:
 
     if "avx2" not in cpu_flags():
         return "fbgemm's int8 products need AVX2, which this CPU does not report"
-    if not hasattr(torch.ops.quantized, "linear_with_input_q_dq_qweight_dq_output_fp32"):
-        return "this torch has no fbgemm linear with fp32 output"
+    for op in ("linear_dynamic", "linear_with_input_q_dq_qweight_dq_output_fp32"):
+        # the product the layers run, and the one with an explicit grid that checks them
+        if not hasattr(torch.ops.quantized, op):
+            return f"this torch has no fbgemm {op}"
     return None
 
 
