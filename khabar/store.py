@@ -8,6 +8,7 @@ IMMEDIATE transaction: a crash or an error mid-run leaves the previous committed
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sqlite3
@@ -275,15 +276,26 @@ class Store:
         )
 
     def update(self, story_id: str, fields: dict[str, Any]) -> None:
-        cols = list(fields)
-        values = [
-            json.dumps(fields[c], ensure_ascii=False) if c == "metadata" else fields[c]
-            for c in cols
-        ]
-        self.db.execute(
-            f"UPDATE stories SET {', '.join(c + '=?' for c in cols)} WHERE id=?",
-            [*values, story_id],
-        )
+        self.update_many([(story_id, fields)])
+
+    def update_many(self, rows: Iterable[tuple[str, dict[str, Any]]]) -> None:
+        """Rows of (story id, fields), written in order. Why: a night's fold sets a few
+        columns on tens of thousands of stories, and one `executemany` per run of rows that
+        set the same columns costs a fraction of a statement per row."""
+        for cols, run in itertools.groupby(rows, key=lambda r: tuple(r[1])):
+            self.db.executemany(
+                f"UPDATE stories SET {', '.join(c + '=?' for c in cols)} WHERE id=?",
+                [
+                    [
+                        *(
+                            json.dumps(f[c], ensure_ascii=False) if c == "metadata" else f[c]
+                            for c in cols
+                        ),
+                        story_id,
+                    ]
+                    for story_id, f in run
+                ],
+            )
 
     def iter_stories(self, order: str = "published_at, vid") -> Iterator[dict[str, Any]]:
         for r in self.db.execute(f"SELECT * FROM stories ORDER BY {order}"):

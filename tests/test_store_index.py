@@ -149,6 +149,34 @@ def test_store_vectors_and_meta_round_trip(tmp_path, vectors: np.ndarray) -> Non
         reopened.close()
 
 
+def test_update_many_writes_each_row_in_order(tmp_path) -> None:
+    """Runs of rows that set the same columns go in one statement; across runs, and for a
+    story set twice, the later row wins, as one `update` after another would."""
+    store = Store(tmp_path)
+    try:
+        for vid, sid in enumerate(["a", "b", "c"], 1):
+            store.insert({
+                "id": sid, "vid": vid, "lang": "fa", "title": sid, "text": sid,
+                "raw_text": sid, "content_hash": sid, "input_hash": sid, "embed_key": sid,
+                "ingested_at": "2026-01-01", "updated_at": "2026-01-01",
+            })  # fmt: skip
+        store.update_many([
+            ("a", {"event_id": "e1", "event_score": 0.9}),
+            ("b", {"event_id": "e1", "event_score": 0.8}),
+            ("c", {"duplicate_of": "a", "duplicate_kind": "near"}),
+            ("a", {"event_id": "e2", "event_score": 0.7}),
+            ("b", {"metadata": {"k": "v"}}),
+        ])  # fmt: skip
+        got = {s: store.get(s) for s in "abc"}
+        assert (got["a"]["event_id"], got["a"]["event_score"]) == ("e2", 0.7)
+        assert (got["b"]["event_id"], got["b"]["event_score"]) == ("e1", 0.8)
+        assert got["b"]["metadata"] == {"k": "v"}
+        assert (got["c"]["duplicate_of"], got["c"]["duplicate_kind"]) == ("a", "near")
+        assert got["c"]["event_id"] is None
+    finally:
+        store.close()
+
+
 # --- index kind by size ---------------------------------------------------------------------
 
 
