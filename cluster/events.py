@@ -55,9 +55,6 @@ class Event:
     # The members' vectors as rows, grown as members arrive (see `member_vectors`).
     _rows: np.ndarray | None = field(default=None, repr=False, compare=False)
     _filled: int = field(default=0, repr=False, compare=False)
-    # The smallest and largest 1/sqrt(length) of the members, and how many members they
-    # cover (see `scale_range`).
-    _scales: tuple[int, float, float] = field(default=(0, inf, -inf), repr=False, compare=False)
 
     def centroid(self) -> np.ndarray:
         return self.vector_sum / max(float(np.linalg.norm(self.vector_sum)), 1e-12)
@@ -83,16 +80,6 @@ class Event:
             rows[i] = self.members[i].vector
         self._filled = n
         return rows[:n]
-
-    def scale_range(self) -> tuple[float, float]:
-        """The smallest and largest 1/sqrt(length) among the members: the bounds of what the
-        pair feature `short` (the larger scale of the two) can be against this event."""
-        n, low, high = self._scales
-        for m in self.members[n:]:
-            scale = 1.0 / math.sqrt(max(m.evidence.length, 1))
-            low, high = min(low, scale), max(high, scale)
-        self._scales = (len(self.members), low, high)
-        return low, high
 
 
 class _Weights(NamedTuple):
@@ -205,60 +192,55 @@ class EventClusterer:
 
     def nearest_members(self, item: Item, event: Event) -> list[tuple[Item, float]]:
         """The event's `members` members of highest cosine to the story (the story itself
-        aside), ties by id, with their cosines. One matrix product ranks them all; those
-        within `NEAR_MARGIN` of the cut are ranked again by each pair's own dot product, so
-        the choice is the one pair-by-pair comparison makes, whatever order the product
-        summed in."""
+        aside), ties by id, with their cosines."""
+        return self.nearest_among(item, event.members, event.member_vectors())
+
+    def nearest_among(
+        self,
+        item: Item,
+        members: list[Item],
+        rows: np.ndarray,
+        sims: np.ndarray | None = None,
+        floor: float = -inf,
+    ) -> list[tuple[Item, float]]:
+        """`nearest_members` over a list of members and their vectors as rows. One matrix
+        product ranks them all; those within `NEAR_MARGIN` of the cut are ranked again by
+        each pair's own dot product, so the choice is the one pair-by-pair comparison makes,
+        whatever order the product summed in. The nearest of a list are the nearest of its
+        parts' nearest, which lets a growing event be ranked a part at a time.
+
+        `sims`: the product `rows @ item.vector` when the caller has it (a column of one
+        product over many stories). `floor`: a cosine no member below can be kept for (the
+        last of the nearest kept from the parts before, less `NEAR_MARGIN`), so that only
+        the members that may enter are ranked pair by pair; fewer than `members` may come
+        back then."""
         k = self.members + 1  # room for the story itself, should it be a member
-        if len(event.members) > k:
-            sims = event.member_vectors() @ item.vector
-            cut = np.partition(sims, len(sims) - k)[len(sims) - k]
-            close = [event.members[i] for i in np.flatnonzero(sims >= cut - self.NEAR_MARGIN)]
+        n = len(members)
+        if n > k or (floor > -inf and n):
+            sims = rows @ item.vector if sims is None else sims
+            low = floor
+            if n > k:
+                cut = float(np.partition(sims, n - k)[n - k]) - self.NEAR_MARGIN
+                held = [i for i in np.flatnonzero(sims >= cut) if members[i].key != item.key]
+                if len(held) >= min(self.members, n - 1):  # else a key held twice
+                    low = max(low, cut)
+            close = [members[i] for i in np.flatnonzero(sims >= low)]
         else:
-            close = list(event.members)
+            close = list(members)
         close = [m for m in close if m.key != item.key]
-        if len(close) < min(self.members, len(event.members) - 1):  # a key held twice
-            close = [m for m in event.members if m.key != item.key]
         exact = [float(item.vector @ m.vector) for m in close]
         order = sorted(range(len(close)), key=lambda i: (-exact[i], close[i].key))
         return [(close[i], exact[i]) for i in order[: self.members]]
 
-    def upper_bound(self, item: Item, event: Event) -> float | None:
-        """A probability `match(item, event)` cannot exceed, from one matrix product over
-        the event's members, or None when this scorer's features have no such bound.
-
-        Why: a day's merging scores every story against its 16 nearest events, and most of
-        those pairs are far below the threshold; the bound sets them aside without the
-        pair-by-pair features, with the same decisions. It holds because `match` is a mean
-        of pair probabilities, each the sigmoid of a logit less a time penalty that is never
-        negative; the logit is linear in the cosine once the pair's languages are fixed
-        (cosines widened by NEAR_MARGIN, the product's rounding against the pair's own),
-        taken at the worse of one language or two, with `short` at its own bound."""
-        if self.time_weight < 0 or not all(f in BLOCK_FEATURES for f in self.scorer.features):
-            return None
-        if not event.members:
-            return 0.0
-        w = self._weights()
-        cos = event.member_vectors() @ item.vector
-        own = 1.0 / math.sqrt(max(item.evidence.length, 1))
-        smallest, largest = event.scale_range()
-        z = w.intercept + w.short * (max(own, largest) if w.short >= 0 else max(own, smallest))
-        pieces = ((w.cosine, z), (w.cosine + w.cosine_cross, z + w.cross_language))
-        if all(slope >= 0 for slope, _ in pieces):
-            # Each pair's bound grows with its cosine, and the i-th nearest member match
-            # takes has a cosine no higher than the i-th highest here: the mean of the
-            # bounds at the `members` highest cosines bounds the mean match takes. (Should
-            # the story itself be a member, match leaves it out, and its own cosine, the
-            # highest, only raises the bound.)
-            j = min(self.members, len(cos))
-            top = np.partition(cos, len(cos) - j)[len(cos) - j :] if len(cos) > j else cos
-            bounds = [
-                sigmoid(max(z0 + slope * (float(c) + self.NEAR_MARGIN) for slope, z0 in pieces))
-                for c in top
-            ]
-            return sum(bounds) / len(bounds) + 1e-9
-        low, high = float(cos.min()) - self.NEAR_MARGIN, float(cos.max()) + self.NEAR_MARGIN
-        return sigmoid(max(z0 + max(slope * low, slope * high) for slope, z0 in pieces) + 1e-9)
+    def pair_terms(
+        self, item: Item, member: Item, cosine: float
+    ) -> tuple[dict[str, float], float, float]:
+        """A pair's features (those the scorer weighs), its log-odds before the time prior,
+        and the log-odds the whole prior would take off it (times `decay(gap)` for a gap):
+        the parts of a pair's probability that do not depend on the event's span."""
+        names = (*self.scorer.features, "cross_language")  # the time penalty reads it
+        features = pair_features(item, member, names, cosine)
+        return features, self.scorer.logit(features), self.time_weight * self.cosine_slope(features)
 
     def match(self, item: Item, event: Event, detail: bool = True) -> Match | None:
         """The story against the event's nearest members: the mean of the pairs'
@@ -271,12 +253,10 @@ class EventClusterer:
         nearest = self.nearest_members(item, event)
         if not nearest:
             return None
-        names = (*self.scorer.features, "cross_language")  # the time penalty reads it
-        feats = [pair_features(item, m, names, cosine) for m, cosine in nearest]
+        terms = [self.pair_terms(item, m, cosine) for m, cosine in nearest]
         decay = self.decay(gap)  # one gap for every pair
-        penalties = [self.time_penalty(gap, f, decay) for f in feats]
-        logits = [self.scorer.logit(f) - pen for f, pen in zip(feats, penalties, strict=True)]
-        probs = [sigmoid(z) for z in logits]
+        penalties = [prior * decay for _, _, prior in terms]
+        probs = [sigmoid(z - pen) for (_, z, _), pen in zip(terms, penalties, strict=True)]
         p = sum(probs) / len(probs)
         return Match(
             event=event.id,
@@ -285,7 +265,7 @@ class EventClusterer:
             gap_days=gap,
             time_penalty=sum(penalties) / len(penalties),
             compared=[(m.key, q) for (m, _), q in zip(nearest, probs, strict=True)],
-            features=pair_features(item, nearest[0][0]) if detail else feats[0],
+            features=pair_features(item, nearest[0][0]) if detail else terms[0][0],
         )
 
     # --- blocks of pairs ---------------------------------------------------------------------
@@ -397,6 +377,8 @@ class _Day:
         self.merged_at: dict[str, float] = {}  # item key -> the merge that brought it
         self.pairs: dict[tuple[str, str], float] = {}  # singleton pairs scored in bulk
         self._views: dict[str, Event] = {}  # fixed group -> its event with `new` (`_view`)
+        # (story key, fixed group) -> (members ranked, the nearest and their terms): `_against`
+        self._nearest: dict[tuple[str, str], tuple[int, list[tuple[Item, float, Any]]]] = {}
         for e in events:
             self._add(_Group("E:" + e.id, [], e))
         self._seed(duplicate_of, known_events)
@@ -476,16 +458,82 @@ class _Day:
         stories that joined it already among them), averaged over all those pairs."""
         assert group.event is not None
         event = self._view(group)
-        bound, threshold = self.c.upper_bound, self.c.threshold
-        if all((b := bound(it, event)) is not None and b < threshold for it in stories):
-            return None  # below the threshold whatever the pairs show (`upper_bound`)
-        probs = []
+        probs: list[float] = []
         for it in stories:
-            m = self.c.match(it, event, detail=False)
-            if m is None:
+            p = self._against(group.id, event, it)
+            if p is None:
                 return None
-            probs += [p for _, p in m.compared]
+            probs += p
         return sum(probs) / len(probs) if probs else None
+
+    def _against(self, gid: str, view: Event, item: Item) -> list[float] | None:
+        """`match(item, view)`'s pair probabilities (None where it gives None), with the
+        story's nearest members and their pairs' terms kept from one call to the next
+        (`_grow`): only the gap is new; the probabilities are those `match` gives, to the
+        bit (the same terms, summed in the same order)."""
+        gap = self.c.gap_days(item, view)
+        if gap > self.c.close_after_days or not view.members:
+            return None
+        top = self._grow(gid, view, item)
+        if not top:
+            return None
+        decay = self.c.decay(gap)
+        return [sigmoid(z - prior * decay) for _, _, (z, prior) in top]
+
+    def _grow(
+        self, gid: str, view: Event, item: Item, sims: np.ndarray | None = None
+    ) -> list[tuple[Item, float, Any]]:
+        """The story's nearest members of the view and their pairs' terms, brought up to
+        date. Why: after each merge the grown event's linkage to each of its neighbours is
+        computed again, and the stories of those neighbours were matched against nearly the
+        same event each time. A view only grows, so only the members it gained since the
+        last call are ranked, and only those that may displace one kept (`nearest_among`'s
+        floor). `sims`: those members' cosines from a product over many stories
+        (`prepare`)."""
+        covered, top = self._nearest.get((item.key, gid), (0, []))
+        n = len(view.members)
+        if covered < n:
+            k = self.c.members
+            floor = top[-1][1] - self.c.NEAR_MARGIN if len(top) >= k else -inf
+            rows = view.member_vectors()[covered:]
+            fresh = self.c.nearest_among(item, view.members[covered:], rows, sims, floor)
+            if fresh:
+                ranked = sorted([*top, *((m, cos, None) for m, cos in fresh)], key=_rank)
+                top = [
+                    (m, cos, terms if terms is not None else self.c.pair_terms(item, m, cos)[1:])
+                    for m, cos, terms in ranked[:k]
+                ]
+            self._nearest[(item.key, gid)] = (n, top)
+        return top
+
+    def prepare(self, gid: str, others: list[str]) -> None:
+        """Before an event of earlier nights is linked again to its neighbours: the cosines
+        of the members it gained against all their stories, in one matrix product, rather
+        than one small product a story (`merge_groups`' `prepare`)."""
+        group = self.groups[gid]
+        if not group.fixed:
+            return
+        view = self._view(group)
+        n = len(view.members)
+        close = self.c.close_after_days
+        need: list[tuple[Item, int]] = []
+        for other in others:
+            for it in self.groups[other].new if not self.groups[other].fixed else ():
+                covered = self._nearest.get((it.key, gid), (0, ()))[0]
+                if covered < n and self.c.gap_days(it, view) <= close:
+                    need.append((it, covered))
+        if len(need) < 2:
+            return  # one story: its own product is as fast
+        lo = min(c for _, c in need)
+        sims = np.stack([it.vector for it, _ in need]) @ view.member_vectors()[lo:].T
+        k, margin = self.c.members, self.c.NEAR_MARGIN
+        for j, (it, covered) in enumerate(need):
+            row = sims[j, covered - lo :]
+            kept = self._nearest.get((it.key, gid))
+            if kept is not None and len(kept[1]) >= k and row.max() < kept[1][-1][1] - margin:
+                self._nearest[(it.key, gid)] = (n, kept[1])  # none may enter (`_grow`'s floor)
+            else:
+                self._grow(gid, view, it, row)
 
     def _view(self, group: _Group) -> Event:
         """The event of earlier nights with the stories that joined it so far, kept and grown
@@ -589,6 +637,7 @@ class _Day:
             self.c.threshold,
             fixed,
             self._absorb,
+            prepare=self.prepare,
         )
         return self._finish(new_id)
 
@@ -658,6 +707,11 @@ class _Day:
             return None
         full = self.c.match(item, self.table.get(best.event), detail=True)
         return full.as_dict(self.c.scorer) if full else None
+
+
+def _rank(pair: tuple[Item, float, Any]) -> tuple[float, str]:
+    """Nearest first, ties by id: `nearest_members`' order."""
+    return -pair[1], pair[0].key
 
 
 def _copy(event: Event) -> Event:

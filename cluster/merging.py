@@ -28,13 +28,15 @@ def merge_groups(
     threshold: float,
     fixed: set[str],
     on_merge: Callable[[str, str, float], None],
+    prepare: Callable[[str, list[str]], None] | None = None,
 ) -> dict[str, str]:
     """Merge linked groups, strongest linkage first, while it reaches `threshold`.
 
     `on_merge(kept, absorbed, linkage)` is called after each merge, before the linkage of the
     grown group is computed again, so the caller can move the absorbed group's members into
     the kept one. Returns {group: the group it ended in}. Ties go by the groups' ids, never by
-    the order edges came in."""
+    the order edges came in. `prepare(a, others)`, if given, is called before the linkages
+    of `a` to each of `others` are computed, so the caller can compute them in bulk."""
     alive = set(groups)
     near: dict[str, set[str]] = {g: set() for g in alive}
     for a, b in edges:
@@ -51,9 +53,11 @@ def merge_groups(
             heapq.heappush(heap, (-value, a, b, version[a], version[b]))
 
     for a in sorted(alive):
-        for b in sorted(near[a]):
-            if a < b:
-                push(a, b)
+        later = [b for b in sorted(near[a]) if a < b]
+        if prepare is not None and later:
+            prepare(a, later)
+        for b in later:
+            push(a, b)
     into = {g: g for g in alive}
     while heap:
         value, a, b, va, vb = heapq.heappop(heap)
@@ -73,7 +77,10 @@ def merge_groups(
         near[kept] = others
         for c in others:
             near[c].add(kept)
-        for c in sorted(others):
+        relink = sorted(others)
+        if prepare is not None and relink:
+            prepare(kept, relink)
+        for c in relink:
             push(kept, c)
     # Follow the chain of merges to the group each ended in.
     for g in into:

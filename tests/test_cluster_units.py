@@ -298,50 +298,57 @@ def test_nearest_members_are_the_pairwise_ranking(clusterer: EventClusterer) -> 
     assert ev.member_vectors().shape == (31, DIM)
 
 
-def test_upper_bound_is_never_below_the_match(clusterer: EventClusterer) -> None:
-    """The merging sets a story and an event aside when `upper_bound` is below the
-    threshold, so the bound must hold for every story and event: mixed languages and
-    lengths, gaps in time, negative weights, the story a member itself; and on far pairs it
-    must be low enough to set them aside."""
-    rng = np.random.default_rng(11)
+def test_linkage_against_a_growing_event_is_the_match_to_the_bit() -> None:
+    """The merging keeps each story's nearest members of an event of earlier nights from one
+    linkage to the next and ranks only the members the event gained since (`_Day._against`),
+    one story at a time or all the neighbours' stories in one product (`_Day.prepare`):
+    after every growth its pair probabilities must be those `match` gives on the grown event,
+    exactly, and None where `match` gives None (too far in time), for outsiders and for
+    stories that have joined the event themselves."""
+    from cluster.events import _Day
+
+    rng = np.random.default_rng(5)
     words = "storm port bank rates inflation election minister court fire flood".split()
 
-    def story(key: str, v: np.ndarray) -> Item:
+    def story(key: str, v: np.ndarray, day: float) -> Item:
         text = " ".join(rng.choice(words, size=int(rng.integers(1, 40))))
-        lang, day = str(rng.choice(["en", "fa", "ar"])), float(100 + rng.integers(0, 6))
+        lang = str(rng.choice(["en", "fa", "ar"]))
         return item(key, v / np.linalg.norm(v), text, lang=lang, day=day)
 
-    fitted = EventClusterer(
+    c = EventClusterer(
         scorer=scorer(-3.8, cosine=10.2, cross_language=-4.2, cosine_cross=7.9, short=1.8),
         members=3,
         time_scale_days=3.0,
         time_weight=0.15,
         close_after_days=7.0,
     )
-    negative = EventClusterer(
-        scorer=scorer(1.0, cosine=-2.0, cross_language=0.5, cosine_cross=1.0, short=-3.0),
-        members=2,
-        time_scale_days=2.0,
-        time_weight=0.3,
-        close_after_days=7.0,
-    )
-    set_aside = 0
-    for c in (fitted, negative):
-        for trial in range(200):
-            centre = rng.normal(size=DIM).astype(np.float32)
-            size = int(rng.integers(1, 12))
-            members = [story(f"m{trial}-{i}", centre + rng.normal(size=DIM)) for i in range(size)]
-            ev = event("ev", *members)
-            for probe in (story(f"q{trial}", rng.normal(size=DIM)), members[0]):
-                bound = c.upper_bound(probe, ev)
-                m = c.match(probe, ev, detail=False)
-                assert bound is not None
-                if m is not None:
-                    assert m.probability <= bound, (trial, m.probability, bound)
-                set_aside += c is fitted and bound < c.threshold
-    assert set_aside > 50  # the bound is not vacuous
-    # evidence features (numbers) have no bound here: the match decides
-    assert clusterer.upper_bound(item("x", basis(0)), event("e", item("y", basis(1)))) is None
+    centre = rng.normal(size=DIM).astype(np.float32)
+    old = [story(f"m{i:02d}", centre + rng.normal(size=DIM), 100.0 + i % 3) for i in range(9)]
+    # ties: two new stories share a vector with an old member
+    fresh = [story(f"n{i:02d}", centre + rng.normal(size=DIM), 103.0 + i % 7) for i in range(12)]
+    fresh[4] = item("n04", old[2].vector, lang="fa", day=104.0)
+    fresh[7] = item("n07", old[2].vector, lang="ar", day=104.0)
+    far = story("far", centre, 120.0)  # beyond close_after_days: None
+    day = _Day(c, [*fresh, far], [event("ev", *old)], {}, {})
+    group = day.groups["E:ev"]
+    probes = [*fresh, far]
+    checked = 0
+    others = [day.group_of[p.key] for p in probes]
+    assert all(g.startswith("N:") for g in others)
+    for turn, step in enumerate((1, 1, 3, 1, 4, 2)):  # the event grows by one or several
+        group.new += fresh[len(group.new) : len(group.new) + step]
+        view = day._view(group)
+        if turn % 2:  # the members gained ranked for all stories in one product first
+            day.prepare(group.id, others)
+        for probe in probes:
+            want = c.match(probe, view, detail=False)
+            got = day._against(group.id, view, probe)
+            if want is None:
+                assert got is None, probe.key
+                continue
+            assert got == [p for _, p in want.compared], (probe.key, len(view.members))
+            checked += 1
+    assert checked > 60
 
 
 def test_canonical_groups_earliest_by_order() -> None:
