@@ -5,8 +5,9 @@ Why: on a 20,000-story night the fold is as long as the model (`bench_nightly.py
 --synthetic`), and a change to it must leave every decision as it was. This ingests N
 synthetic stories once (`khabar ingest`: stored and embedded, not folded), then folds copies
 of that home in alternating processes, the code here and the code at REF (a temporary
-worktree), and reports each fold's seconds, the median of the per-round ratios, and whether
-the two folded homes hold the same events, event scores, evidence and duplicate links.
+worktree), and reports each fold's wall and CPU seconds, the medians of the per-round
+ratios, and whether the two folded homes hold the same events, event scores, evidence and
+duplicate links.
 
     python scripts/bench_fold.py [--synthetic 20000] [--rounds 3] [--before REF]
 """
@@ -27,7 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_nightly import ROOT, khabar_cmd, synthetic, worktree  # noqa: E402
 
 # Run in a fresh process with the code at argv[1] first on the path: fold a home, print
-# the seconds. Only that tree's modules are imported (checked), so REF runs its own code.
+# the wall and CPU seconds (the process's CPU time, steadier on a shared machine). Only
+# that tree's modules are imported (checked), so REF runs its own code.
 FOLD = """
 import sys, time
 sys.path.insert(0, sys.argv[1])
@@ -40,9 +42,9 @@ from khabar.clustering import Clustering
 from khabar.store import Store
 store = Store(Path(sys.argv[2]), create=False)
 detector, clusterer = calibration.build(None)
-t = time.perf_counter()
+t, c = time.perf_counter(), time.process_time()
 Clustering(store, detector, clusterer).run()
-print(time.perf_counter() - t)
+print(time.perf_counter() - t, time.process_time() - c)
 store.close()
 """
 
@@ -56,7 +58,7 @@ DECISIONS = {
 }
 
 
-def fold(tree: Path, ingested: Path, home: Path) -> float:
+def fold(tree: Path, ingested: Path, home: Path) -> tuple[float, float]:
     shutil.rmtree(home, ignore_errors=True)
     shutil.copytree(ingested, home)
     out = subprocess.run(
@@ -66,7 +68,8 @@ def fold(tree: Path, ingested: Path, home: Path) -> float:
         capture_output=True,
         text=True,
     )
-    return float(out.stdout.strip().splitlines()[-1])
+    wall, cpu = out.stdout.strip().splitlines()[-1].split()
+    return float(wall), float(cpu)
 
 
 def decisions(home: Path) -> dict[str, list[tuple]]:
@@ -101,8 +104,10 @@ def main() -> None:
                 sides = [("after", ROOT), ("before", wt)]
                 row = {}
                 for side, tree in sides if i % 2 == 0 else sides[::-1]:
-                    row[side] = round(fold(tree, ingested, tmp / f"home-{side}"), 2)
+                    wall, cpu = fold(tree, ingested, tmp / f"home-{side}")
+                    row[side], row[side + "_cpu"] = round(wall, 2), round(cpu, 2)
                 row["ratio"] = round(row["after"] / row["before"], 3)
+                row["cpu_ratio"] = round(row["after_cpu"] / row["before_cpu"], 3)
                 rounds.append(row)
                 print(json.dumps(row), file=sys.stderr, flush=True)
         after, before = decisions(tmp / "home-after"), decisions(tmp / "home-before")
@@ -115,6 +120,7 @@ def main() -> None:
                 side: statistics.median(r[side] for r in rounds) for side in ("after", "before")
             },
             "median_ratio": statistics.median(r["ratio"] for r in rounds),
+            "median_cpu_ratio": statistics.median(r["cpu_ratio"] for r in rounds),
             "same_decisions": same,
             "rows": {t: len(after[t]) for t in DECISIONS},
         }, indent=1))  # fmt: skip
