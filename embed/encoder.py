@@ -155,8 +155,8 @@ def precision_reason(precision: str, asked: str | None = None) -> str:
 def resolve_precision(precision: str) -> str:
     """`auto`: bf16 where the CPU has it natively (AVX512-BF16, AMX), else fp32. int8 is
     only run when asked for: it is 1.2-1.3x fp32 on an AVX2-only CPU but slower than bf16
-    on one with AVX512-BF16, and the quality table has not been measured at it yet (README,
-    Performance)."""
+    on one with AVX512-BF16, and its quality table falls by more than 0.005 on two sets
+    (NTREX translations -0.019, ExaPPC -0.005: README, Performance)."""
     if precision not in PRECISIONS:
         raise ValueError(
             f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r} "
