@@ -159,14 +159,14 @@ class EventClusterer:
     def gap_days(self, item: Item, event: Event) -> float:
         return _gap(item.day, event.first_day, event.last_day)
 
-    def time_penalty(
-        self, gap: float, features: dict[str, float] | None = None, decay: float | None = None
-    ) -> float:
-        """Log-odds taken off for a gap in days: `time_weight` cosine at most, in the units
-        of the scorer's cosine weight for a pair like `features` (cross-language or not).
-        `decay`: `self.decay(gap)`, when the caller scores many pairs at one gap."""
-        decay = self.decay(gap) if decay is None else decay
-        return self.time_weight * self.cosine_slope(features or {}) * decay
+    def time_penalty(self, gap: float, features: dict[str, float] | None = None) -> float:
+        """Log-odds taken off for a gap in days: `decay(gap)` of the whole prior."""
+        return self.prior(features or {}) * self.decay(gap)
+
+    def prior(self, features: dict[str, float]) -> float:
+        """The log-odds the whole time prior takes off a pair like `features`: `time_weight`
+        cosine, in the units of the scorer's cosine weight for it (cross-language or not)."""
+        return self.time_weight * self.cosine_slope(features)
 
     def decay(self, gap: float) -> float:
         """How much of the time prior a gap of `gap` days takes: 0 at no gap, 1 far apart."""
@@ -240,7 +240,7 @@ class EventClusterer:
         the parts of a pair's probability that do not depend on the event's span."""
         names = (*self.scorer.features, "cross_language")  # the time penalty reads it
         features = pair_features(item, member, names, cosine)
-        return features, self.scorer.logit(features), self.time_weight * self.cosine_slope(features)
+        return features, self.scorer.logit(features), self.prior(features)
 
     def match(self, item: Item, event: Event, detail: bool = True) -> Match | None:
         """The story against the event's nearest members: the mean of the pairs'
@@ -495,8 +495,11 @@ class _Day:
         if covered < n:
             k = self.c.members
             floor = top[-1][1] - self.c.NEAR_MARGIN if len(top) >= k else -inf
-            rows = view.member_vectors()[covered:]
-            fresh = self.c.nearest_among(item, view.members[covered:], rows, sims, floor)
+            if sims is not None and sims.max() < floor:
+                fresh = []  # none may enter, known without ranking them
+            else:
+                rows = view.member_vectors()[covered:]
+                fresh = self.c.nearest_among(item, view.members[covered:], rows, sims, floor)
             if fresh:
                 ranked = sorted([*top, *((m, cos, None) for m, cos in fresh)], key=_rank)
                 top = [
@@ -526,14 +529,8 @@ class _Day:
             return  # one story: its own product is as fast
         lo = min(c for _, c in need)
         sims = np.stack([it.vector for it, _ in need]) @ view.member_vectors()[lo:].T
-        k, margin = self.c.members, self.c.NEAR_MARGIN
         for j, (it, covered) in enumerate(need):
-            row = sims[j, covered - lo :]
-            kept = self._nearest.get((it.key, gid))
-            if kept is not None and len(kept[1]) >= k and row.max() < kept[1][-1][1] - margin:
-                self._nearest[(it.key, gid)] = (n, kept[1])  # none may enter (`_grow`'s floor)
-            else:
-                self._grow(gid, view, it, row)
+            self._grow(gid, view, it, sims[j, covered - lo :])
 
     def _view(self, group: _Group) -> Event:
         """The event of earlier nights with the stories that joined it so far, kept and grown
