@@ -133,8 +133,8 @@ class Clustering:
             by_day[min(day_number(s) for s in recheck)] = []
         touched: set[str] = set()
         # One BLAS thread: the fold's products are small (a few hundred rows), and a second
-        # thread woken for each of them cost more than it shared (bench_fold: 38.6-43.3 s
-        # against 45.2-48.3 s on a 20,000-story night, the same decisions).
+        # thread woken for each of them cost more than it shared (a 20,000-story night's
+        # fold: 38.6-43.3 s with OPENBLAS_NUM_THREADS=1 against 45.2-48.3 s with two).
         with threadpool_limits(limits=1, user_api="blas"):
             for n, day in enumerate(sorted(by_day)):
                 given = candidates(day) if candidates else None
