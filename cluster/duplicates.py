@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 
 from cluster.evidence import Evidence, changed_number, containment, fact_conflict
-from cluster.features import pair_features
-from cluster.scorer import LogisticScorer
+from cluster.features import pair_features, pair_values
+from cluster.scorer import LogisticScorer, sigmoid
 
 
 @dataclass
@@ -188,11 +188,11 @@ class DuplicateDetector:
         if abs(a.day - b.day) > self.max_days:
             return None, 0.0
         if a.lang == b.lang:
-            p = self.near.probability(pair_features(a, b, self.near.features))
+            p = sigmoid(self.near.logit_of(pair_values(a, b, self.near.features)))
             if not (p >= self.near.threshold or self.holds(a, b)):
                 return None, p
             return (None if veto(a.evidence, b.evidence) else "near"), p
-        p = self.translation.probability(pair_features(a, b, self.translation.features))
+        p = sigmoid(self.translation.logit_of(pair_values(a, b, self.translation.features)))
         if p < self.translation.threshold or translation_veto(a.evidence, b.evidence):
             return None, p
         return "translation", p

@@ -132,6 +132,45 @@ def pair_features(
     return out
 
 
+def pair_values(
+    a: Item, b: Item, names: tuple[str, ...], cosine: float | None = None
+) -> list[float]:
+    """`pair_features(a, b, names, cosine)`'s values in the order of `names`, without the
+    dict: a night's fold scores over a million pairs, and building and reading a dict per
+    pair was a fifth of it. The same expressions, so the same floats to the bit."""
+    ea, eb = a.evidence, b.evidence
+    cos = cosine
+    out: list[float] = []
+    for code, fn in _columns(names):
+        if fn is not None:
+            out.append(fn(ea, eb))
+            continue
+        if cos is None:
+            cos = float(a.vector @ b.vector)
+        out.append(cos if code == _COSINE else cos * (0.0 if a.lang == b.lang else 1.0))
+    return out
+
+
+_COSINE, _COSINE_CROSS, _EVIDENCE = 0, 1, 2
+
+
+@lru_cache(maxsize=64)
+def _columns(
+    names: tuple[str, ...],
+) -> tuple[tuple[int, Callable[[Evidence, Evidence], float] | None], ...]:
+    """How `pair_values` computes each of `names`: the cosine, the cross-language cosine,
+    or an evidence function."""
+    out: list[tuple[int, Callable[[Evidence, Evidence], float] | None]] = []
+    for n in names:
+        if n == "cosine":
+            out.append((_COSINE, None))
+        elif n == "cosine_cross":
+            out.append((_COSINE_CROSS, None))
+        else:
+            out.append((_EVIDENCE, EVIDENCE[n]))
+    return tuple(out)
+
+
 @lru_cache(maxsize=64)
 def _plan(
     names: tuple[str, ...] | None,

@@ -38,6 +38,7 @@ class LogisticScorer:
         self.weights_: np.ndarray | None = None
         self.intercept_: float = 0.0
         self.means_: np.ndarray | None = None
+        self._weights_list: tuple[np.ndarray, list[float]] | None = None  # `_weight_list`
 
     # --- learning ----------------------------------------------------------------------------
 
@@ -89,10 +90,22 @@ class LogisticScorer:
         return float(w[self.features.index(feature)]) if feature in self.features else 0.0
 
     def logit(self, values: Mapping[str, float]) -> float:
-        w = self._check().tolist()  # Python floats: the same products, without numpy scalars
-        return float(
-            sum(wi * values[f] for wi, f in zip(w, self.features, strict=True)) + self.intercept_
-        )
+        return self.logit_of([values[f] for f in self.features])
+
+    def logit_of(self, row: Sequence[float]) -> float:
+        """`logit` of the values in this scorer's feature order (`features.pair_values`):
+        the same sum, term by term, without a dict."""
+        w = self._weight_list()
+        return float(sum(wi * v for wi, v in zip(w, row, strict=True)) + self.intercept_)
+
+    def _weight_list(self) -> list[float]:
+        """The weights as Python floats (the same products, without numpy scalars), converted
+        once per fitted array rather than once per pair."""
+        w = self._check()
+        cached = self._weights_list
+        if cached is None or cached[0] is not w:
+            cached = self._weights_list = (w, w.tolist())
+        return cached[1]
 
     def probability(self, values: Mapping[str, float]) -> float:
         return sigmoid(self.logit(values))

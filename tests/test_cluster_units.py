@@ -16,6 +16,7 @@ import pytest
 from cluster.duplicates import DuplicateDetector, Item, Link, canonical_groups
 from cluster.events import Event, EventClusterer
 from cluster.evidence import Evidence
+from cluster.features import NAMES, pair_features, pair_values
 from cluster.scorer import LogisticScorer
 from embed.text import normalize
 
@@ -273,6 +274,39 @@ def test_kind_is_the_decision_pair_makes(detector: DuplicateDetector) -> None:
                 assert p == d.probability
             kinds.add(kind)
     assert kinds == {None, "exact", "near", "translation"}
+
+
+def test_pair_values_are_pair_features_to_the_bit() -> None:
+    """The fold scores pairs from a list of values (`pair_values`, `logit_of`) rather than a
+    dict (`pair_features`, `logit`): for every feature, in any order of names, with the
+    cosine given or computed, the values and the log-odds must be the same floats."""
+    rng = np.random.default_rng(11)
+    texts = [*TEXTS, "", "5 people died in 2024", "no 7 people died in 2023 in the port"]
+    items = []
+    for i, text in enumerate(texts):
+        for lang in ("en", "fa"):
+            v = rng.normal(size=DIM).astype(np.float32)
+            items.append(item(f"{i}-{lang}", v / np.linalg.norm(v), text, lang=lang))
+    name_sets = [NAMES, NAMES[::-1], ("cosine",), ("short", "cosine_cross", "numbers_agree")]
+    compared = 0
+    for names in name_sets:
+        s = scorer(
+            -2.5, **{n: float(w) for n, w in zip(names, rng.normal(size=len(names)), strict=True)}
+        )
+        for a in items:
+            for b in items:
+                for cos in (None, float(a.vector @ b.vector)):
+                    want = pair_features(a, b, names, cos)
+                    got = pair_values(a, b, s.features, cos)
+                    assert got == [want[n] for n in s.features], (names, a.key, b.key)
+                    assert s.logit_of(got) == s.logit(want)
+                    # the sum stored decisions were made with, term by term, then the intercept
+                    terms = zip(s.weights_.tolist(), s.features, strict=True)
+                    assert s.logit_of(got) == float(
+                        sum(w * want[f] for w, f in terms) + s.intercept_
+                    )
+                    compared += 1
+    assert compared > 2000
 
 
 def test_nearest_members_are_the_pairwise_ranking(clusterer: EventClusterer) -> None:
