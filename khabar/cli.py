@@ -689,7 +689,12 @@ def _eval_suite(data: Path, sets: str | None, show_errors: bool, as_json: bool) 
         if unknown:
             raise click.BadParameter(f"unknown sets {unknown}; known: {sorted(LOADERS)}")
     cache = model.cache_dir() / "suite" / "vectors.db"
-    log = (lambda msg: None) if as_json else (lambda msg: click.echo(msg, err=True))
+
+    # On stderr even with --json (stdout holds only the JSON): the suite runs for minutes,
+    # and a cold cache embeds every set first.
+    def log(msg: str) -> None:
+        click.echo(msg, err=True)
+
     try:
         with tempfile.TemporaryDirectory(prefix="khabar-suite-") as tmp:
             results = Suite(data, Path(tmp), cache, names, log).run()

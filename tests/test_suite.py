@@ -131,6 +131,8 @@ def test_eval_suite_cli_json(small_data, tmp_path) -> None:
     lines = [json.loads(x) for x in result.stdout.splitlines()]
     assert [x["task"] for x in lines] == ["ans"]
     assert set(lines[0]) >= {"oof", "in_sample", "baseline"}
+    # a run of minutes says how far it is, on stderr, leaving stdout to the JSON
+    assert "suite: fold 1/" in result.stderr and "suite: done in" in result.stderr
     bad = khabar(tmp_path / "home", "eval", "--suite", str(small_data), "--sets", "nope")
     assert bad.exit_code == 2 and "unknown sets" in bad.output
     both = khabar(tmp_path / "home", "eval")
