@@ -123,52 +123,43 @@ def pair_features(
 ) -> dict[str, float]:
     """The features of a pair: all of them, or those of `names` (what a scorer weighs).
     `cosine`: the pair's `a.vector @ b.vector`, when the caller has it already."""
-    evidence, needs_cosine = _plan(names)
-    out = {name: fn(a.evidence, b.evidence) for name, fn in evidence}
-    if needs_cosine:
-        cos = float(a.vector @ b.vector) if cosine is None else cosine
-        out["cosine"] = cos
-        out["cosine_cross"] = cos * (0.0 if a.lang == b.lang else 1.0)
-    return out
+    order = _stored_order(names)
+    return dict(zip(order, pair_values(a, b, order, cosine), strict=True))
 
 
 def pair_values(
     a: Item, b: Item, names: tuple[str, ...], cosine: float | None = None
 ) -> list[float]:
-    """`pair_features(a, b, names, cosine)`'s values in the order of `names`, without the
-    dict: a night's fold scores over a million pairs, and building and reading a dict per
-    pair was a fifth of it. The same expressions, so the same floats to the bit."""
+    """The values of `names` for a pair, in that order: what a scorer sums, without the
+    dict `pair_features` makes of them (a night's fold scores over a million pairs).
+    `cosine`: the pair's `a.vector @ b.vector`, when the caller has it already."""
     ea, eb = a.evidence, b.evidence
     cos = cosine
     out: list[float] = []
-    for code, fn in _columns(names):
+    for name, fn in _columns(names):
         if fn is not None:
             out.append(fn(ea, eb))
             continue
         if cos is None:
             cos = float(a.vector @ b.vector)
-        out.append(cos if code == _COSINE else cos * (0.0 if a.lang == b.lang else 1.0))
+        out.append(cos if name == "cosine" else cos * (0.0 if a.lang == b.lang else 1.0))
     return out
-
-
-_COSINE, _COSINE_CROSS, _EVIDENCE = 0, 1, 2
 
 
 @lru_cache(maxsize=64)
 def _columns(
     names: tuple[str, ...],
-) -> tuple[tuple[int, Callable[[Evidence, Evidence], float] | None], ...]:
-    """How `pair_values` computes each of `names`: the cosine, the cross-language cosine,
-    or an evidence function."""
-    out: list[tuple[int, Callable[[Evidence, Evidence], float] | None]] = []
-    for n in names:
-        if n == "cosine":
-            out.append((_COSINE, None))
-        elif n == "cosine_cross":
-            out.append((_COSINE_CROSS, None))
-        else:
-            out.append((_EVIDENCE, EVIDENCE[n]))
-    return tuple(out)
+) -> tuple[tuple[str, Callable[[Evidence, Evidence], float] | None], ...]:
+    """Each of `names` with its evidence function, or None for the two cosine terms."""
+    return tuple((n, None if n in ("cosine", "cosine_cross") else EVIDENCE[n]) for n in names)
+
+
+@lru_cache(maxsize=64)
+def _stored_order(names: tuple[str, ...] | None) -> tuple[str, ...]:
+    """The features `names` asks for (all when None), as a stored decision lists them: the
+    evidence in `EVIDENCE` order, then both cosine terms when either is asked for."""
+    evidence, needs_cosine = _plan(names)
+    return tuple(n for n, _ in evidence) + (("cosine", "cosine_cross") if needs_cosine else ())
 
 
 @lru_cache(maxsize=64)
