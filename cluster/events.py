@@ -81,6 +81,21 @@ class Event:
         self._filled = n
         return rows[:n]
 
+    def without(self, item: Item) -> Event | None:
+        """The event with its other members only: what a story that joined it is explained
+        against (its own day would otherwise close the gap). None when it holds nothing else.
+        The rows are this event's less the story's: re-adding a large event's members one by
+        one for every story that joined it was 4% of a 20,000-story night's fold."""
+        keep = [i for i, m in enumerate(self.members) if m.key != item.key]
+        if not keep:
+            return None
+        others = [self.members[i] for i in keep]
+        days = [m.day for m in others]
+        rest = self.vector_sum - item.vector * (len(self.members) - len(keep))
+        out = Event(self.id, rest, len(keep), min(days), max(days), others)
+        out._rows, out._filled = self.member_vectors()[keep], len(keep)
+        return out
+
 
 class _Weights(NamedTuple):
     intercept: float
@@ -688,7 +703,7 @@ class _Day:
                 best = self._best_other(it, event.id)
                 reason = {"rule": "opened", "best": None if best is None else best}
             else:
-                rest = _without(event, it)
+                rest = event.without(it)
                 m = None if rest is None else self.c.match(it, rest, detail=True)
                 reason = {"rule": "joined", "match": m.as_dict(self.c.scorer) if m else None}
             if it.key in self.merged_at:
@@ -724,22 +739,6 @@ def _copy(event: Event) -> Event:
     itself changes only when the call is done)."""
     out = Event(event.id, event.vector_sum.copy(), event.size, event.first_day, event.last_day)
     out.members = list(event.members)
-    return out
-
-
-def _without(event: Event, item: Item) -> Event | None:
-    """The event with its other members only: what a story that joined it is explained
-    against (its own day would otherwise close the gap)."""
-    keep = [i for i, m in enumerate(event.members) if m.key != item.key]
-    if not keep:
-        return None
-    others = [event.members[i] for i in keep]
-    days = [m.day for m in others]
-    rest = event.vector_sum - item.vector * (len(event.members) - len(keep))
-    out = Event(event.id, rest, len(keep), min(days), max(days), others)
-    # The parent's rows less the story's: re-adding a large event's members one by one
-    # for every story that joined it was 4% of a 20,000-story night's fold.
-    out._rows, out._filled = event.member_vectors()[keep], len(keep)
     return out
 
 
